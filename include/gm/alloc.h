@@ -1,0 +1,19 @@
+/* gm_alloc: allocation wrappers that abort on out-of-memory.
+ *
+ * Running out of memory is the one condition the service does not try to
+ * survive: every other error is returned to the caller. The result of each
+ * function is owned by the caller and released with free(). */
+#ifndef GM_ALLOC_H
+#define GM_ALLOC_H
+
+#include <stddef.h>
+
+void *gm_malloc(size_t n);
+void *gm_calloc(size_t count, size_t size);
+void *gm_realloc(void *p, size_t n);
+char *gm_strdup(const char *s);
+char *gm_strndup(const char *s, size_t n);
+/* printf into a new string. */
+char *gm_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,118 @@
+/* gm_config: the service's YAML configuration, parsed with libyaml into a
+ * typed, validated structure.
+ *
+ * Every problem is reported as "FILE:LINE: key.path: what is wrong" in the
+ * caller's buffer; the first problem stops the parse. Secrets are resolved
+ * (env:NAME, file:PATH, or a literal) at load time so that a missing secret
+ * stops the service at start rather than at the first delivery; their values
+ * never appear in an error message.
+ *
+ * Ownership: gm_config_load* return a config owned by the caller, released
+ * with gm_config_free(). All strings inside belong to the config. The
+ * process holds one config, read-only once the server starts, so any thread
+ * may read it without locking. */
+#ifndef GM_CONFIG_H
+#define GM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GM_CONFIG_ERR_MAX 512
+
+typedef enum { GM_LOG_DEBUG = 0, GM_LOG_INFO, GM_LOG_WARN, GM_LOG_ERROR } gm_log_level_t;
+
+typedef struct {
+    char *address;     /* as written, "127.0.0.1:8080" or "[::1]:8443" */
+    char *host;        /* "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;     /* 0 allowed: the kernel picks one (tests) */
+    char *tls_certificate; /* NULL for plain HTTP */
+    char *tls_key;         /* NULL for plain HTTP */
+} gm_listen_t;
+
+typedef struct {
+    char *source; /* "env:NAME", "file:PATH" or "literal": safe to log */
+    unsigned char *value;
+    size_t len;
+} gm_secret_t;
+
+typedef struct {
+    char **names;  /* dimension names, e.g. {"Repository", "Workflow"} */
+    size_t count;  /* 0 = the empty set (one namespace-wide series) */
+} gm_dimset_t;
+
+typedef struct {
+    char *team;
+    char **repositories; /* "owner/name", matched case-insensitively */
+    size_t count;
+} gm_team_t;
+
+typedef enum { GM_SINK_EMF_FILE = 0, GM_SINK_CLOUDWATCH, GM_SINK_EMF_LOGS } gm_sink_kind_t;
+
+typedef struct {
+    char *path; /* the file the config came from, or "<default>" */
+
+    struct {
+        gm_listen_t *listen;
+        size_t listen_count;
+        unsigned threads;           /* 0 in the file = one per core, resolved at load */
+        bool http2;                 /* default false: see README */
+        uint64_t shutdown_timeout_ms; /* default 10s: in-flight requests get this long */
+        uint64_t request_timeout_ms;  /* default 10s: h2o's I/O timeout */
+    } server;
+
+    struct {
+        char *path;                 /* default "/webhook" */
+        gm_secret_t *secrets;
+        size_t secret_count;        /* >= 1 once loaded */
+        uint64_t max_body;          /* bytes, default 25 MiB */
+    } webhook;
+
+    struct {
+        char *dir;                  /* default "./var/spool" */
+    } spool;
+
+    struct {
+        gm_sink_kind_t sink;        /* default emf-file */
+        char *file;                 /* default "./var/metrics.emf.jsonl"; "-" = stdout */
+        char *namespace_;           /* default "GitHubActions" */
+        char *region;               /* NULL = from the environment */
+        char *endpoint;             /* NULL = AWS's */
+        uint64_t flush_interval_ms; /* default 60s */
+        char *log_group;            /* default "/gha-metrics/runs" */
+        gm_dimset_t *dimensions;    /* default [[Repository, Workflow], [Repository], [Team], []] */
+        size_t dimension_count;
+    } publish;
+
+    gm_team_t *teams;
+    size_t team_count;
+
+    struct {
+        gm_log_level_t level;       /* default info */
+    } log;
+} gm_config_t;
+
+/* Parses YAML text. `name` is used in error messages. Relative paths
+ * (file: secrets, TLS files, spool, publish.file) are relative to the
+ * working directory, as for any daemon. Returns NULL with the reason in err. */
+gm_config_t *gm_config_parse(const char *name, const char *text, size_t len, char *err, size_t errlen);
+
+/* Reads and parses a file. */
+gm_config_t *gm_config_load(const char *path, char *err, size_t errlen);
+
+void gm_config_free(gm_config_t *cfg);
+
+/* The team of a repository ("owner/name"), or NULL when none is mapped. */
+const char *gm_config_team_of(const gm_config_t *cfg, const char *repository);
+
+/* "25MiB", "512KB", "1048576" → bytes. Returns 0 on success, -1 when malformed. */
+int gm_config_parse_size(const char *s, uint64_t *out);
+
+/* "60s", "500ms", "5m", "2h", "35d" → milliseconds. Returns 0 / -1. */
+int gm_config_parse_duration(const char *s, uint64_t *out_ms);
+
+/* The embedded default configuration (YAML text): plain HTTP on
+ * 127.0.0.1:8080, secret from ./var/webhook-secret, EMF to ./var. */
+extern const char gm_config_default_yaml[];
+
+#endif

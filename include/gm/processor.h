@@ -1,0 +1,62 @@
+/* gm_processor: one delivery's bytes → a record in the sink.
+ *
+ * The single path every delivery takes after it is authenticated, whether it
+ * arrives over HTTP, from the spool on recovery, from an operator's replay or
+ * from the backfill: decode (JSON or form-encoded), parse, derive the record,
+ * render EMF, write to the sink, count. It does no HTTP and no signature
+ * checking: callers hand it only bytes whose signature was verified.
+ *
+ * Thread: gm_processor_handle may be called from several threads at once; it
+ * keeps no state of its own beyond the borrowed config, sink and metrics. */
+#ifndef GM_PROCESSOR_H
+#define GM_PROCESSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gm/config.h"
+#include "gm/metrics.h"
+#include "gm/record.h"
+#include "gm/sink.h"
+
+typedef struct {
+    const char *event;    /* X-GitHub-Event, NUL-terminated */
+    const char *delivery; /* X-GitHub-Delivery, NUL-terminated; NULL for backfilled records */
+    const void *body;     /* the raw, verified body */
+    size_t len;
+    bool form_encoded; /* application/x-www-form-urlencoded: the JSON is in "payload" */
+    bool backfilled;
+} gm_delivery_t;
+
+typedef enum {
+    GM_PROC_RECORDED = 0, /* a record was written */
+    GM_PROC_NO_RECORD,    /* valid, nothing due (not completed, or skipped as untidy) */
+    GM_PROC_PING,         /* a ping: valid JSON object */
+    GM_PROC_IGNORED,      /* an event this service does not use: not parsed */
+    GM_PROC_INVALID,      /* not valid JSON, or not the shape the event needs */
+    GM_PROC_FAILED,       /* the sink refused the record: retry later */
+} gm_proc_status_t;
+
+typedef struct {
+    gm_proc_status_t status;
+    gm_record_kind_t kind;  /* when RECORDED */
+    unsigned anomalies;     /* GM_ANOMALY_* seen in the payload */
+    char action[32];        /* for the log line; "" when unknown */
+    char repository[256];   /* for the log line; "" when unknown */
+    char reason[192];       /* why INVALID / NO_RECORD / FAILED; never payload text */
+} gm_proc_result_t;
+
+typedef struct {
+    const gm_config_t *cfg; /* borrowed */
+    gm_sink_t *sink;        /* borrowed */
+    gm_metrics_t *metrics;  /* borrowed */
+} gm_processor_t;
+
+void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_result_t *res);
+
+/* Decodes the "payload" field of an x-www-form-urlencoded body into a new
+ * buffer (caller frees). Returns NULL when the field is missing or an escape
+ * is malformed. Exposed for tests. */
+char *gm_form_payload(const char *body, size_t len, size_t *out_len);
+
+#endif

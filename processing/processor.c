@@ -1,0 +1,162 @@
+#include "gm/processor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "gm/alloc.h"
+#include "gm/emf.h"
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static char *urldecode(const unsigned char *src, size_t n, size_t *out_len)
+{
+    char *out = gm_malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] == '+') {
+            out[o++] = ' ';
+        } else if (src[i] == '%') {
+            int hi = i + 2 < n ? hexval(src[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(src[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = (char)src[i];
+        }
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+char *gm_form_payload(const char *body, size_t len, size_t *out_len)
+{
+    static const char key[] = "payload=";
+    const size_t keylen = sizeof(key) - 1;
+    /* GitHub sends only this field, but a proxy could add others. */
+    for (size_t pos = 0; pos < len;) {
+        const char *amp = memchr(body + pos, '&', len - pos);
+        size_t fieldlen = amp ? (size_t)(amp - (body + pos)) : len - pos;
+        if (fieldlen >= keylen && memcmp(body + pos, key, keylen) == 0)
+            return urldecode((const unsigned char *)body + pos + keylen, fieldlen - keylen, out_len);
+        pos += fieldlen + 1;
+    }
+    return NULL;
+}
+
+static void copy_str(char *dst, size_t dstlen, const char *src)
+{
+    snprintf(dst, dstlen, "%s", src != NULL ? src : "");
+}
+
+static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_record_t *rec, gm_proc_result_t *res)
+{
+    const gm_config_t *cfg = p->cfg;
+    gm_emf_opts_t opts = {
+        .namespace_ = cfg->publish.namespace_,
+        .dimensions = cfg->publish.dimensions,
+        .dimension_count = cfg->publish.dimension_count,
+        .team = gm_config_team_of(cfg, rec->repository),
+        .teams_configured = cfg->team_count > 0,
+        .delivery_id = d->delivery,
+        .backfilled = d->backfilled,
+    };
+    char *line = gm_emf_format(rec, &opts);
+    if (line == NULL) {
+        res->status = GM_PROC_FAILED;
+        copy_str(res->reason, sizeof(res->reason), "cannot render the EMF line");
+        return;
+    }
+    if (gm_sink_write(p->sink, rec, line, strlen(line), res->reason, sizeof(res->reason)) != 0) {
+        atomic_fetch_add_explicit(&p->metrics->sink_errors, 1, memory_order_relaxed);
+        res->status = GM_PROC_FAILED;
+    } else {
+        atomic_fetch_add_explicit(&p->metrics->records_written[rec->kind == GM_RECORD_JOB], 1,
+                                  memory_order_relaxed);
+        res->status = GM_PROC_RECORDED;
+        res->kind = rec->kind;
+    }
+    free(line);
+}
+
+void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_result_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    int is_ping = strcmp(d->event, "ping") == 0;
+    if (!is_ping && strcmp(d->event, "workflow_run") != 0 && strcmp(d->event, "workflow_job") != 0) {
+        res->status = GM_PROC_IGNORED;
+        return;
+    }
+
+    char *decoded = NULL;
+    const char *text = d->body;
+    size_t len = d->len;
+    if (d->form_encoded) {
+        decoded = gm_form_payload(d->body, d->len, &len);
+        if (decoded == NULL) {
+            res->status = GM_PROC_INVALID;
+            copy_str(res->reason, sizeof(res->reason), "form body without a well-formed payload field");
+            return;
+        }
+        text = decoded;
+    }
+
+    json_error_t jerr;
+    /* REJECT_DUPLICATES: two values for one key would let a signed body mean
+     * different things to different readers. */
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(decoded);
+    if (root == NULL || !json_is_object(root)) {
+        res->status = GM_PROC_INVALID;
+        /* jerr.text can quote bytes of the body: report only where it broke. */
+        if (root == NULL)
+            snprintf(res->reason, sizeof(res->reason), "invalid JSON at line %d column %d", jerr.line, jerr.column);
+        else
+            copy_str(res->reason, sizeof(res->reason), "payload is not a JSON object");
+        json_decref(root);
+        return;
+    }
+    copy_str(res->action, sizeof(res->action), gm_event_action(root));
+    copy_str(res->repository, sizeof(res->repository), gm_event_repository(root));
+    if (is_ping) {
+        res->status = GM_PROC_PING;
+        json_decref(root);
+        return;
+    }
+
+    gm_record_t rec;
+    gm_event_result_t er = gm_event_to_record(d->event, root, &rec, res->reason, sizeof(res->reason));
+    res->anomalies = rec.anomalies;
+    gm_metrics_count_anomalies(p->metrics, rec.anomalies);
+    switch (er) {
+    case GM_EVENT_RECORD:
+        write_record(p, d, &rec, res);
+        break;
+    case GM_EVENT_NO_RECORD:
+        res->status = GM_PROC_NO_RECORD;
+        if (strcmp(res->action, "completed") == 0)
+            atomic_fetch_add_explicit(&p->metrics->records_skipped, 1, memory_order_relaxed);
+        break;
+    case GM_EVENT_INVALID:
+        res->status = GM_PROC_INVALID;
+        break;
+    }
+    gm_record_clear(&rec);
+    json_decref(root);
+}
