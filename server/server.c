@@ -199,19 +199,17 @@ static void *loop_main(void *arg)
     while (!atomic_load(&app->stopping))
         h2o_evloop_run(loop->ctx.loop, INT32_MAX);
 
-    /* Stop taking connections, let the ones open finish what they started.
-     * HTTP/1 keep-alive connections that sit idle would hold the loop until
-     * their timeout, so once nothing has been in flight for a moment the
-     * loop ends and process exit closes them. */
+    /* Stop taking connections and let the open ones finish what they
+     * started: h2o closes each HTTP/1 connection after its next answer and
+     * sends GOAWAY on HTTP/2. 2.2.5 cannot tell an idle keep-alive connection
+     * from one still uploading a body, so an idle one holds the loop until
+     * its request_timeout or the shutdown_timeout, whichever comes first. */
     close_listeners(loop);
     atomic_fetch_sub(&app->loops_listening, 1);
     h2o_context_request_shutdown(&loop->ctx);
-    int64_t start = now_ms(), deadline = start + (int64_t)app->cfg->server.shutdown_timeout_ms;
-    while (loop->connections > 0 && now_ms() < deadline) {
+    int64_t deadline = now_ms() + (int64_t)app->cfg->server.shutdown_timeout_ms;
+    while (loop->connections > 0 && now_ms() < deadline)
         h2o_evloop_run(loop->ctx.loop, 50);
-        if (now_ms() - start > 1000 && loop->connections > 0)
-            break;
-    }
     h2o_multithread_unregister_receiver(loop->ctx.queue, &loop->wake);
     if (loop->connections == 0) {
         /* request_shutdown links h2o's HTTP/2 GOAWAY timer even when no
@@ -228,7 +226,8 @@ static void *loop_main(void *arg)
     } else {
         /* Disposing a context with live connections would free memory they
          * still use; the process is about to exit, which closes them. */
-        GM_INFO("server", "loop %u: leaving %zu idle connections to process exit", loop->index, loop->connections);
+        GM_WARN("server", "loop %u: shutdown_timeout reached with %zu connections open; closing them", loop->index,
+                loop->connections);
     }
     return NULL;
 }
