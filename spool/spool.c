@@ -1,0 +1,715 @@
+/* The spool: segment files of frames, one appender lock, one sync thread.
+ *
+ * Appends go to the page cache under s->lock (a memcpy-sized critical
+ * section); the sync thread takes every append made since its last pass,
+ * fdatasyncs the files they touched outside the lock, and only then moves
+ * `synced` forward and calls the waiters. Readers never look past `synced`,
+ * so nothing is processed that a crash could still take back. */
+#define _GNU_SOURCE
+#include "gm/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gm/alloc.h"
+#include "gm/segment.h"
+
+const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1000,   2500,   5000,
+                                                                 10000, 25000, 100000, 500000, 2000000};
+
+#define FREE_CHECK_INTERVAL_MS 100
+
+typedef struct {
+    uint64_t segment;
+    uint64_t size;
+} seginfo_t;
+
+struct gm_spool {
+    gm_spool_opts_t opts;
+    char *dir;
+    int dirfd;
+
+    pthread_mutex_t lock;
+    pthread_cond_t sync_cond; /* appends → sync thread */
+    pthread_cond_t read_cond; /* sync thread → reader */
+    pthread_t thread;
+    int running, stopping;
+
+    /* Appender state (lock). */
+    uint64_t active;      /* segment number being appended to */
+    int active_fd;
+    uint64_t active_size;
+    int *unsynced_fds;    /* rotated-away segments not yet synced; closed by the sync thread */
+    size_t unsynced_count;
+    int dir_dirty;        /* a segment was created: its directory entry needs a sync */
+    int force_rotate;     /* after a failed sync, never append to that file again */
+    uint64_t appended_seq, synced_seq;
+    gm_spool_pos_t append_pos, synced_pos;
+    gm_spool_waiter_t *wait_head, *wait_tail;
+    int64_t free_checked_ms;
+    int64_t failed_ms; /* last failed append or sync */
+    uint64_t free_bytes; /* as of free_checked_ms, less what was appended since */
+
+    /* Segments present with their sizes, oldest first (lock). */
+    seginfo_t *segs;
+    size_t nsegs, capsegs;
+
+    /* Reader state (reader thread only). */
+    int read_fd;
+    uint64_t read_segment;
+    gm_spool_pos_t released;
+
+    /* Figures (lock). */
+    gm_spool_stats_t st;
+    uint64_t sync_hist[GM_SPOOL_SYNC_BUCKETS + 1];
+    uint64_t sync_sum_us;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void seg_name(char *buf, size_t len, uint64_t segment)
+{
+    snprintf(buf, len, "%020" PRIu64 ".seg", segment);
+}
+
+static seginfo_t *seg_find(gm_spool_t *s, uint64_t segment)
+{
+    for (size_t i = 0; i < s->nsegs; i++)
+        if (s->segs[i].segment == segment)
+            return &s->segs[i];
+    return NULL;
+}
+
+static void seg_push(gm_spool_t *s, uint64_t segment, uint64_t size)
+{
+    if (s->nsegs == s->capsegs) {
+        s->capsegs = s->capsegs ? s->capsegs * 2 : 16;
+        s->segs = gm_realloc(s->segs, s->capsegs * sizeof(*s->segs));
+    }
+    s->segs[s->nsegs++] = (seginfo_t){segment, size};
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Segment numbers present in the directory, sorted. */
+static uint64_t *list_segments(int dirfd, size_t *count)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    uint64_t *out = NULL;
+    size_t n = 0, cap = 0;
+    *count = 0;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        size_t len = strlen(de->d_name);
+        if (len != 24 || strcmp(de->d_name + 20, ".seg") != 0)
+            continue;
+        uint64_t seg = strtoull(de->d_name, &end, 10);
+        if (end != de->d_name + 20)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            out = gm_realloc(out, cap * sizeof(*out));
+        }
+        out[n++] = seg;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(out, n, sizeof(*out), cmp_u64);
+    *count = n;
+    return out;
+}
+
+static int open_segment(gm_spool_t *s, uint64_t segment, int create, char *err, size_t errlen)
+{
+    char name[32];
+    seg_name(name, sizeof(name), segment);
+    int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0640);
+    if (fd < 0)
+        snprintf(err, errlen, "%s/%s: %s", s->dir, name, strerror(errno));
+    return fd;
+}
+
+/* --- recovery ------------------------------------------------------------- */
+
+typedef struct {
+    gm_spool_t *s;
+    gm_spool_recover_cb cb;
+    void *ctx;
+} recover_ctx_t;
+
+static int recover_frame(void *arg, uint64_t offset, uint64_t next, const uint8_t *payload, uint32_t len)
+{
+    recover_ctx_t *rc = arg;
+    gm_spool_entry_t e;
+    (void)offset;
+    if (gm_spool_entry_decode(payload, len, &e) != 0) {
+        rc->s->st.corrupt++;
+    } else {
+        rc->s->st.recovered++;
+        rc->s->st.pending++;
+        rc->s->st.pending_bytes += next - offset;
+        if (rc->cb != NULL)
+            rc->cb(rc->ctx, &e);
+    }
+    return 0;
+}
+
+/* Scans every segment from `from`, cuts torn tails, and leaves the last one
+ * open for appending. */
+static int recover(gm_spool_t *s, gm_spool_pos_t from, gm_spool_recover_cb cb, void *ctx, char *err, size_t errlen)
+{
+    size_t n = 0;
+    uint64_t *list = list_segments(s->dirfd, &n);
+    recover_ctx_t rc = {s, cb, ctx};
+    int rv = -1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seg = list[i];
+        int fd = open_segment(s, seg, 0, err, errlen);
+        if (fd < 0)
+            goto Exit;
+        uint64_t start = seg < from.segment ? UINT64_MAX : seg == from.segment ? from.offset : 0;
+        gm_segment_scan_t scan = {0};
+        int r = 0;
+        if (start == UINT64_MAX) {
+            /* Already processed: kept only for the retention. */
+            struct stat st;
+            r = fstat(fd, &st);
+            scan.valid_end = r == 0 ? (uint64_t)st.st_size : 0;
+        } else {
+            r = gm_segment_scan(fd, start, UINT64_MAX, s->opts.max_record, recover_frame, &rc, &scan, err, errlen);
+            s->st.corrupt += scan.corrupt;
+            if (r == 0 && scan.torn_bytes > 0) {
+                /* A crash mid-append: that delivery was never acknowledged. */
+                s->st.torn_bytes += scan.torn_bytes;
+                if (ftruncate(fd, (off_t)scan.valid_end) != 0 || fdatasync(fd) != 0) {
+                    snprintf(err, errlen, "%s: cannot cut a torn tail: %s", s->dir, strerror(errno));
+                    r = -1;
+                }
+            } else if (r == 0) {
+                (void)fdatasync(fd); /* what a crashed process left in the page cache */
+            }
+        }
+        if (r != 0) {
+            close(fd);
+            goto Exit;
+        }
+        seg_push(s, seg, scan.valid_end);
+        if (i + 1 == n) {
+            s->active = seg;
+            s->active_fd = fd;
+            s->active_size = scan.valid_end;
+        } else {
+            close(fd);
+        }
+    }
+    if (n == 0) {
+        s->active = from.segment > 0 ? from.segment : 1;
+        if ((s->active_fd = open_segment(s, s->active, 1, err, errlen)) < 0)
+            goto Exit;
+        s->active_size = 0;
+        seg_push(s, s->active, 0);
+        if (fsync(s->dirfd) != 0) {
+            snprintf(err, errlen, "%s: fsync: %s", s->dir, strerror(errno));
+            goto Exit;
+        }
+    }
+    s->append_pos = s->synced_pos = (gm_spool_pos_t){s->active, s->active_size};
+    /* A checkpoint past every segment (they were all deleted) still reads
+     * from the first present one. */
+    s->released = from;
+    if (n > 0 && from.segment < list[0])
+        s->released = (gm_spool_pos_t){list[0], 0};
+    rv = 0;
+Exit:
+    free(list);
+    return rv;
+}
+
+gm_spool_t *gm_spool_open(const gm_spool_opts_t *opts, gm_spool_pos_t from, gm_spool_recover_cb cb, void *ctx,
+                          char *err, size_t errlen)
+{
+    gm_spool_t *s = gm_calloc(1, sizeof(*s));
+    s->opts = *opts;
+    s->dir = gm_strdup(opts->dir);
+    s->opts.dir = s->dir;
+    s->active_fd = s->read_fd = -1;
+    s->st.writable = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->sync_cond, NULL);
+    pthread_cond_init(&s->read_cond, NULL);
+    s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0) {
+        snprintf(err, errlen, "%s: %s", s->dir, strerror(errno));
+        gm_spool_close(s);
+        return NULL;
+    }
+    if (recover(s, from, cb, ctx, err, errlen) != 0) {
+        gm_spool_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* --- appending ------------------------------------------------------------ */
+
+static int rotate_locked(gm_spool_t *s, char *err, size_t errlen)
+{
+    int fd = open_segment(s, s->active + 1, 1, err, errlen);
+    if (fd < 0)
+        return -1;
+    s->unsynced_fds = gm_realloc(s->unsynced_fds, (s->unsynced_count + 1) * sizeof(int));
+    s->unsynced_fds[s->unsynced_count++] = s->active_fd;
+    s->active++;
+    s->active_fd = fd;
+    s->active_size = 0;
+    s->dir_dirty = 1;
+    s->force_rotate = 0;
+    seg_push(s, s->active, 0);
+    return 0;
+}
+
+static int enough_space_locked(gm_spool_t *s, uint64_t need, char *err, size_t errlen)
+{
+    int64_t now = now_ms();
+    if (now - s->free_checked_ms >= FREE_CHECK_INTERVAL_MS || s->free_bytes < s->opts.min_free_bytes + need) {
+        struct statvfs vfs;
+        if (fstatvfs(s->dirfd, &vfs) == 0) {
+            s->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+            s->free_checked_ms = now;
+        }
+    }
+    if (s->free_bytes < s->opts.min_free_bytes + need) {
+        snprintf(err, errlen, "%s: %" PRIu64 " bytes free, keeping %" PRIu64 " in reserve", s->dir, s->free_bytes,
+                 s->opts.min_free_bytes);
+        return 0;
+    }
+    s->free_bytes -= need;
+    return 1;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, (off_t)offset);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += w;
+        len -= (size_t)w;
+        offset += (uint64_t)w;
+    }
+    return 0;
+}
+
+int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t *w, char *err, size_t errlen)
+{
+    size_t plen = gm_spool_entry_size(e);
+    size_t flen = GM_FRAME_HEADER + plen;
+    uint8_t *frame = gm_malloc(flen);
+    gm_spool_entry_encode(e, frame + GM_FRAME_HEADER);
+    gm_frame_header(frame, frame + GM_FRAME_HEADER, (uint32_t)plen); /* CRC outside the lock */
+
+    int rc = -1;
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        snprintf(err, errlen, "spool is stopping");
+        goto Exit;
+    }
+    if (!enough_space_locked(s, flen, err, errlen))
+        goto Failed;
+    if ((s->force_rotate || (s->active_size > 0 && s->active_size + flen > s->opts.segment_bytes)) &&
+        rotate_locked(s, err, errlen) != 0)
+        goto Failed;
+    if (write_all(s->active_fd, frame, flen, s->active_size) != 0) {
+        int saved = errno;
+        /* Leave no partial frame behind: the next append starts clean, and a
+         * restart would cut it anyway. */
+        if (ftruncate(s->active_fd, (off_t)s->active_size) != 0)
+            s->force_rotate = 1;
+        snprintf(err, errlen, "%s: write: %s", s->dir, strerror(saved));
+        goto Failed;
+    }
+    s->active_size += flen;
+    seg_find(s, s->active)->size = s->active_size;
+    s->append_pos = (gm_spool_pos_t){s->active, s->active_size};
+    w->_seq = ++s->appended_seq;
+    w->_next = NULL;
+    if (s->wait_tail != NULL)
+        s->wait_tail->_next = w;
+    else
+        s->wait_head = w;
+    s->wait_tail = w;
+    s->st.appended++;
+    s->st.pending++;
+    s->st.pending_bytes += flen;
+    s->st.writable = 1;
+    pthread_cond_signal(&s->sync_cond);
+    rc = 0;
+    goto Exit;
+Failed:
+    s->st.append_errors++;
+    s->st.writable = 0;
+    s->failed_ms = now_ms();
+Exit:
+    pthread_mutex_unlock(&s->lock);
+    free(frame);
+    return rc;
+}
+
+/* --- the sync thread ------------------------------------------------------ */
+
+static void *sync_main(void *arg)
+{
+    gm_spool_t *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (s->appended_seq == s->synced_seq && !s->stopping)
+            pthread_cond_wait(&s->sync_cond, &s->lock);
+        if (s->appended_seq == s->synced_seq && s->stopping)
+            break;
+
+        uint64_t target = s->appended_seq;
+        gm_spool_pos_t target_pos = s->append_pos;
+        int fd = s->active_fd;
+        int *old = s->unsynced_fds;
+        size_t nold = s->unsynced_count;
+        int dir_dirty = s->dir_dirty;
+        s->unsynced_fds = NULL;
+        s->unsynced_count = 0;
+        s->dir_dirty = 0;
+        pthread_mutex_unlock(&s->lock);
+
+        /* The expensive part, with appends going on meanwhile. The active fd
+         * cannot be closed under us: only this thread closes segment fds. */
+        uint64_t t0 = mono_us();
+        int ok = 1;
+        for (size_t i = 0; i < nold; i++) {
+            if (fdatasync(old[i]) != 0)
+                ok = 0;
+            close(old[i]);
+        }
+        free(old);
+        if (fdatasync(fd) != 0)
+            ok = 0;
+        if (dir_dirty && fsync(s->dirfd) != 0)
+            ok = 0;
+        uint64_t took = mono_us() - t0;
+
+        pthread_mutex_lock(&s->lock);
+        s->st.syncs++;
+        size_t b = 0;
+        while (b < GM_SPOOL_SYNC_BUCKETS && took > gm_spool_sync_bounds_us[b])
+            b++;
+        s->sync_hist[b]++;
+        s->sync_sum_us += took;
+        if (!ok) {
+            /* After a failed fdatasync the kernel may have dropped the dirty
+             * pages: nothing written to that file can be trusted to become
+             * durable, so appends move to a new segment. */
+            s->st.sync_errors++;
+            s->st.writable = 0;
+            s->failed_ms = now_ms();
+            s->force_rotate = 1;
+        }
+        s->synced_seq = target;
+        s->synced_pos = target_pos;
+        gm_spool_waiter_t *done = s->wait_head, *last = NULL;
+        for (gm_spool_waiter_t *w = s->wait_head; w != NULL && w->_seq <= target; w = w->_next)
+            last = w;
+        if (last != NULL) {
+            s->wait_head = last->_next;
+            if (s->wait_head == NULL)
+                s->wait_tail = NULL;
+            last->_next = NULL;
+        } else {
+            done = NULL;
+        }
+        pthread_cond_broadcast(&s->read_cond);
+        pthread_mutex_unlock(&s->lock);
+
+        while (done != NULL) {
+            gm_spool_waiter_t *next = done->_next;
+            done->on_synced(done, ok);
+            done = next;
+        }
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int gm_spool_start(gm_spool_t *s, char *err, size_t errlen)
+{
+    if (pthread_create(&s->thread, NULL, sync_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the spool sync thread");
+        return -1;
+    }
+    s->running = 1;
+    return 0;
+}
+
+void gm_spool_stop(gm_spool_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->sync_cond);
+    pthread_cond_broadcast(&s->read_cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->running)
+        pthread_join(s->thread, NULL);
+    s->running = 0;
+}
+
+void gm_spool_close(gm_spool_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->running)
+        gm_spool_stop(s);
+    for (size_t i = 0; i < s->unsynced_count; i++) {
+        (void)fdatasync(s->unsynced_fds[i]);
+        close(s->unsynced_fds[i]);
+    }
+    if (s->active_fd >= 0)
+        close(s->active_fd);
+    if (s->read_fd >= 0)
+        close(s->read_fd);
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    pthread_cond_destroy(&s->sync_cond);
+    pthread_cond_destroy(&s->read_cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s->unsynced_fds);
+    free(s->segs);
+    free(s->dir);
+    free(s);
+}
+
+/* --- reading --------------------------------------------------------------- */
+
+static int pos_before(gm_spool_pos_t a, gm_spool_pos_t b)
+{
+    return a.segment < b.segment || (a.segment == b.segment && a.offset < b.offset);
+}
+
+int gm_spool_wait(gm_spool_t *s, gm_spool_pos_t pos, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    while (!(rc = pos_before(pos, s->synced_pos)) && !s->stopping)
+        if (pthread_cond_timedwait(&s->read_cond, &s->lock, &deadline) == ETIMEDOUT)
+            break;
+    if (!rc)
+        rc = pos_before(pos, s->synced_pos);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void gm_spool_wake(gm_spool_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->read_cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+typedef struct {
+    gm_spool_t *s;
+    gm_spool_pos_t *pos;
+    size_t max, consumed;
+    gm_spool_read_cb cb;
+    void *ctx;
+    int stopped;
+} read_ctx_t;
+
+static int read_frame(void *arg, uint64_t offset, uint64_t next, const uint8_t *payload, uint32_t len)
+{
+    read_ctx_t *rc = arg;
+    gm_spool_entry_t e;
+    (void)offset;
+    if (gm_spool_entry_decode(payload, len, &e) != 0) {
+        pthread_mutex_lock(&rc->s->lock);
+        rc->s->st.corrupt++;
+        pthread_mutex_unlock(&rc->s->lock);
+        rc->pos->offset = next;
+        return 0;
+    }
+    if (rc->cb(rc->ctx, &e) != 0) {
+        rc->stopped = 1;
+        return 1;
+    }
+    rc->pos->offset = next;
+    if (++rc->consumed >= rc->max) {
+        rc->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read_cb cb, void *ctx, char *err,
+                   size_t errlen)
+{
+    pthread_mutex_lock(&s->lock);
+    gm_spool_pos_t synced = s->synced_pos;
+    pthread_mutex_unlock(&s->lock);
+
+    read_ctx_t rc = {s, pos, max, 0, cb, ctx, 0};
+    while (!rc.stopped && pos_before(*pos, synced)) {
+        if (s->read_fd < 0 || s->read_segment != pos->segment) {
+            if (s->read_fd >= 0)
+                close(s->read_fd);
+            char name[32];
+            seg_name(name, sizeof(name), pos->segment);
+            s->read_fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+            s->read_segment = pos->segment;
+            if (s->read_fd < 0) {
+                if (errno == ENOENT && pos->segment < synced.segment) {
+                    *pos = (gm_spool_pos_t){pos->segment + 1, 0}; /* a gap: nothing there */
+                    continue;
+                }
+                snprintf(err, errlen, "%s/%s: %s", s->dir, name, strerror(errno));
+                return -1;
+            }
+        }
+        uint64_t limit = pos->segment == synced.segment ? synced.offset : UINT64_MAX;
+        gm_segment_scan_t scan;
+        if (gm_segment_scan(s->read_fd, pos->offset, limit, s->opts.max_record, read_frame, &rc, &scan, err,
+                            errlen) != 0)
+            return -1;
+        if (scan.corrupt > 0 || scan.torn_bytes > 0) {
+            pthread_mutex_lock(&s->lock);
+            s->st.corrupt += scan.corrupt + (scan.torn_bytes > 0);
+            pthread_mutex_unlock(&s->lock);
+        }
+        if (rc.stopped)
+            break;
+        if (pos->segment < synced.segment)
+            *pos = (gm_spool_pos_t){pos->segment + 1, 0};
+        else
+            pos->offset = limit; /* everything synced in the active segment is read */
+    }
+    return (long)rc.consumed;
+}
+
+static uint64_t bytes_between(gm_spool_t *s, gm_spool_pos_t a, gm_spool_pos_t b)
+{
+    if (!pos_before(a, b))
+        return 0;
+    if (a.segment == b.segment)
+        return b.offset - a.offset;
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        const seginfo_t *g = &s->segs[i];
+        if (g->segment == a.segment)
+            n += g->size > a.offset ? g->size - a.offset : 0;
+        else if (g->segment > a.segment && g->segment < b.segment)
+            n += g->size;
+    }
+    return n + b.offset;
+}
+
+void gm_spool_release(gm_spool_t *s, gm_spool_pos_t done, uint64_t frames, int64_t now)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t bytes = bytes_between(s, s->released, done);
+    s->st.pending -= frames < s->st.pending ? frames : s->st.pending;
+    s->st.pending_bytes -= bytes < s->st.pending_bytes ? bytes : s->st.pending_bytes;
+    if (pos_before(s->released, done))
+        s->released = done;
+    /* Segments wholly before `done` are processed; delete those whose last
+     * write is older than the retention. The active one is never deleted. */
+    size_t keep = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        seginfo_t g = s->segs[i];
+        int processed = g.segment < done.segment && g.segment != s->active;
+        int expired = 0;
+        if (processed) {
+            char name[32];
+            struct stat st;
+            seg_name(name, sizeof(name), g.segment);
+            expired = fstatat(s->dirfd, name, &st, 0) != 0 ||
+                      (int64_t)st.st_mtime * 1000 + s->opts.retention_ms <= now;
+            if (expired && unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
+                expired = 0;
+        }
+        if (!expired)
+            s->segs[keep++] = g;
+    }
+    s->nsegs = keep;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void gm_spool_stats(gm_spool_t *s, gm_spool_stats_t *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->st;
+    out->segments = s->nsegs;
+    pthread_mutex_unlock(&s->lock);
+}
+
+#define FAILURE_HOLD_MS 2000
+
+int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->lock);
+    s->free_checked_ms = 0; /* force a fresh look */
+    int space = enough_space_locked(s, 0, err, errlen);
+    int recent = !s->st.writable && now_ms() - s->failed_ms < FAILURE_HOLD_MS;
+    if (space && !recent)
+        s->st.writable = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (space && recent)
+        snprintf(err, errlen, "the last append or sync failed");
+    return space && !recent ? 0 : -1;
+}
+
+void gm_spool_sync_histogram(gm_spool_t *s, uint64_t *buckets, uint64_t *sum_us)
+{
+    pthread_mutex_lock(&s->lock);
+    memcpy(buckets, s->sync_hist, sizeof(s->sync_hist));
+    *sum_us = s->sync_sum_us;
+    pthread_mutex_unlock(&s->lock);
+}
