@@ -8,6 +8,7 @@
 
 #include "gm/alloc.h"
 #include "gm/emf.h"
+#include "gm/payload.h"
 
 static int hexval(unsigned char c)
 {
@@ -65,41 +66,19 @@ static void copy_str(char *dst, size_t dstlen, const char *src)
     snprintf(dst, dstlen, "%s", src != NULL ? src : "");
 }
 
-static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_record_t *rec, gm_proc_result_t *res)
+static int is_workflow_event(const char *event)
 {
-    const gm_config_t *cfg = p->cfg;
-    gm_emf_opts_t opts = {
-        .namespace_ = cfg->publish.namespace_,
-        .dimensions = cfg->publish.dimensions,
-        .dimension_count = cfg->publish.dimension_count,
-        .team = gm_config_team_of(cfg, rec->repository),
-        .teams_configured = cfg->team_count > 0,
-        .delivery_id = d->delivery,
-        .backfilled = d->backfilled,
-    };
-    char *line = gm_emf_format(rec, &opts);
-    if (line == NULL) {
-        res->status = GM_PROC_FAILED;
-        copy_str(res->reason, sizeof(res->reason), "cannot render the EMF line");
-        return;
-    }
-    if (gm_sink_write(p->sink, rec, line, strlen(line), res->reason, sizeof(res->reason)) != 0) {
-        atomic_fetch_add_explicit(&p->metrics->sink_errors, 1, memory_order_relaxed);
-        res->status = GM_PROC_FAILED;
-    } else {
-        atomic_fetch_add_explicit(&p->metrics->records_written[rec->kind == GM_RECORD_JOB], 1,
-                                  memory_order_relaxed);
-        res->status = GM_PROC_RECORDED;
-        res->kind = rec->kind;
-    }
-    free(line);
+    return strcmp(event, "workflow_run") == 0 || strcmp(event, "workflow_job") == 0;
 }
 
-void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_result_t *res)
+/* Parse and derive: the part shared by the receiver's check and processing.
+ * Leaves *rec filled (to be cleared by the caller) when status is RECORDED. */
+static void derive(const gm_delivery_t *d, gm_proc_result_t *res, gm_record_t *rec)
 {
     memset(res, 0, sizeof(*res));
+    memset(rec, 0, sizeof(*rec));
     int is_ping = strcmp(d->event, "ping") == 0;
-    if (!is_ping && strcmp(d->event, "workflow_run") != 0 && strcmp(d->event, "workflow_job") != 0) {
+    if (!is_ping && !is_workflow_event(d->event)) {
         res->status = GM_PROC_IGNORED;
         return;
     }
@@ -116,20 +95,10 @@ void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_resu
         }
         text = decoded;
     }
-
-    json_error_t jerr;
-    /* REJECT_DUPLICATES: two values for one key would let a signed body mean
-     * different things to different readers. */
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = gm_payload_parse(text, len, res->reason, sizeof(res->reason));
     free(decoded);
-    if (root == NULL || !json_is_object(root)) {
+    if (root == NULL) {
         res->status = GM_PROC_INVALID;
-        /* jerr.text can quote bytes of the body: report only where it broke. */
-        if (root == NULL)
-            snprintf(res->reason, sizeof(res->reason), "invalid JSON at line %d column %d", jerr.line, jerr.column);
-        else
-            copy_str(res->reason, sizeof(res->reason), "payload is not a JSON object");
-        json_decref(root);
         return;
     }
     copy_str(res->action, sizeof(res->action), gm_event_action(root));
@@ -139,24 +108,76 @@ void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_resu
         json_decref(root);
         return;
     }
-
-    gm_record_t rec;
-    gm_event_result_t er = gm_event_to_record(d->event, root, &rec, res->reason, sizeof(res->reason));
-    res->anomalies = rec.anomalies;
-    gm_metrics_count_anomalies(p->metrics, rec.anomalies);
-    switch (er) {
-    case GM_EVENT_RECORD:
-        write_record(p, d, &rec, res);
-        break;
-    case GM_EVENT_NO_RECORD:
-        res->status = GM_PROC_NO_RECORD;
-        if (strcmp(res->action, "completed") == 0)
-            atomic_fetch_add_explicit(&p->metrics->records_skipped, 1, memory_order_relaxed);
-        break;
-    case GM_EVENT_INVALID:
-        res->status = GM_PROC_INVALID;
-        break;
-    }
-    gm_record_clear(&rec);
+    gm_event_result_t er = gm_event_to_record(d->event, root, rec, res->reason, sizeof(res->reason));
+    res->anomalies = rec->anomalies;
+    res->kind = rec->kind;
+    res->status = er == GM_EVENT_RECORD ? GM_PROC_RECORDED : er == GM_EVENT_NO_RECORD ? GM_PROC_NO_RECORD : GM_PROC_INVALID;
     json_decref(root);
+}
+
+void gm_processor_validate(const gm_delivery_t *d, gm_proc_result_t *res)
+{
+    gm_record_t rec;
+    derive(d, res, &rec);
+    gm_record_clear(&rec);
+}
+
+static uint64_t record_key(const gm_record_t *r)
+{
+    return r->kind == GM_RECORD_JOB ? gm_ledger_key_job(r->job_id, r->run_attempt)
+                                    : gm_ledger_key_run(r->run_id, r->run_attempt);
+}
+
+static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_record_t *rec, gm_proc_result_t *res)
+{
+    const gm_config_t *cfg = p->cfg;
+    uint64_t key = record_key(rec);
+    /* The same attempt can arrive in several deliveries (GitHub's retries of
+     * a failed delivery get new ids only when sent by hand, a backfill finds
+     * it again): the first to be processed is the one recorded. */
+    if (p->ledger != NULL && !gm_ledger_claim(p->ledger, key, d->received_at_ms)) {
+        res->status = GM_PROC_DUPLICATE;
+        atomic_fetch_add_explicit(&p->metrics->duplicates[rec->kind == GM_RECORD_JOB ? GM_DUP_JOB : GM_DUP_RUN], 1,
+                                  memory_order_relaxed);
+        return;
+    }
+    gm_emf_opts_t opts = {
+        .namespace_ = cfg->publish.namespace_,
+        .dimensions = cfg->publish.dimensions,
+        .dimension_count = cfg->publish.dimension_count,
+        .team = gm_config_team_of(cfg, rec->repository),
+        .teams_configured = cfg->team_count > 0,
+        .delivery_id = d->delivery,
+        .backfilled = d->backfilled,
+    };
+    char *line = gm_emf_format(rec, &opts);
+    int ok = line != NULL && gm_sink_write(p->sink, rec, line, strlen(line), res->reason, sizeof(res->reason)) == 0;
+    free(line);
+    if (!ok) {
+        if (res->reason[0] == '\0')
+            copy_str(res->reason, sizeof(res->reason), "cannot render the EMF line");
+        atomic_fetch_add_explicit(&p->metrics->sink_errors, 1, memory_order_relaxed);
+        res->status = GM_PROC_FAILED;
+        if (p->ledger != NULL)
+            gm_ledger_unclaim(p->ledger, key);
+        return;
+    }
+    if (p->ledger != NULL)
+        gm_ledger_persist(p->ledger, key, d->received_at_ms);
+    atomic_fetch_add_explicit(&p->metrics->records_written[rec->kind == GM_RECORD_JOB], 1, memory_order_relaxed);
+    res->status = GM_PROC_RECORDED;
+}
+
+void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_result_t *res)
+{
+    gm_record_t rec;
+    derive(d, res, &rec);
+    gm_metrics_count_anomalies(p->metrics, res->anomalies);
+    if (res->status == GM_PROC_RECORDED)
+        write_record(p, d, &rec, res);
+    else if (res->status == GM_PROC_NO_RECORD && strcmp(res->action, "completed") == 0)
+        atomic_fetch_add_explicit(&p->metrics->records_skipped, 1, memory_order_relaxed);
+    gm_record_clear(&rec);
+    if (p->ledger != NULL && d->delivery != NULL && res->status != GM_PROC_FAILED)
+        gm_ledger_persist(p->ledger, gm_ledger_key_delivery(d->delivery, strlen(d->delivery)), d->received_at_ms);
 }

@@ -76,6 +76,50 @@ static int emf_file_flush(gm_sink_t *s, char *err, size_t errlen)
     return 0; /* every write goes straight to the kernel */
 }
 
+/* The mark names the file by device and inode as well as size: after a
+ * rotation (the file was moved away and reopened) the bytes past the mark are
+ * in another file, which is left alone. */
+static json_t *emf_file_commit(gm_sink_t *s, char *err, size_t errlen)
+{
+    emf_file_t *self = (emf_file_t *)s;
+    if (self->path == NULL)
+        return json_pack("{s:b}", "stdout", 1);
+    struct stat st;
+    pthread_mutex_lock(&self->lock);
+    int rc = fdatasync(self->fd) == 0 && fstat(self->fd, &st) == 0 ? 0 : -1;
+    int saved = errno;
+    pthread_mutex_unlock(&self->lock);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: sync failed: %s", self->path, strerror(saved));
+        return NULL;
+    }
+    return json_pack("{s:s, s:I, s:I, s:I}", "file", self->path, "dev", (json_int_t)st.st_dev, "ino",
+                     (json_int_t)st.st_ino, "size", (json_int_t)st.st_size);
+}
+
+static int emf_file_rollback(gm_sink_t *s, const json_t *mark, uint64_t *dropped, char *err, size_t errlen)
+{
+    emf_file_t *self = (emf_file_t *)s;
+    *dropped = 0;
+    json_int_t dev = 0, ino = 0, size = 0;
+    if (self->path == NULL || mark == NULL ||
+        json_unpack((json_t *)mark, "{s:I, s:I, s:I}", "dev", &dev, "ino", &ino, "size", &size) != 0)
+        return 0; /* stdout, or no mark yet: nothing that can be taken back */
+    struct stat st;
+    if (fstat(self->fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", self->path, strerror(errno));
+        return -1;
+    }
+    if ((json_int_t)st.st_dev != dev || (json_int_t)st.st_ino != ino || st.st_size <= size)
+        return 0;
+    if (ftruncate(self->fd, (off_t)size) != 0 || fdatasync(self->fd) != 0) {
+        snprintf(err, errlen, "%s: cannot cut back to %lld bytes: %s", self->path, (long long)size, strerror(errno));
+        return -1;
+    }
+    *dropped = (uint64_t)(st.st_size - size);
+    return 0;
+}
+
 static int emf_file_check(gm_sink_t *s, char *err, size_t errlen)
 {
     emf_file_t *self = (emf_file_t *)s;
@@ -122,6 +166,8 @@ static const gm_sink_ops_t emf_file_ops = {
     .name = "emf-file",
     .write = emf_file_write,
     .flush = emf_file_flush,
+    .commit = emf_file_commit,
+    .rollback = emf_file_rollback,
     .check = emf_file_check,
     .reopen = emf_file_reopen,
     .destroy = emf_file_destroy,

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "gm/config.h"
+#include "gm/ledger.h"
 #include "gm/metrics.h"
 #include "gm/record.h"
 #include "gm/sink.h"
@@ -26,6 +27,7 @@ typedef struct {
     size_t len;
     bool form_encoded; /* application/x-www-form-urlencoded: the JSON is in "payload" */
     bool backfilled;
+    int64_t received_at_ms; /* ledger expiry counts from here, so a replay decides as the original did */
 } gm_delivery_t;
 
 typedef enum {
@@ -35,6 +37,7 @@ typedef enum {
     GM_PROC_IGNORED,      /* an event this service does not use: not parsed */
     GM_PROC_INVALID,      /* not valid JSON, or not the shape the event needs */
     GM_PROC_FAILED,       /* the sink refused the record: retry later */
+    GM_PROC_DUPLICATE,    /* the ledger already has this run or job attempt: not written again */
 } gm_proc_status_t;
 
 typedef struct {
@@ -50,9 +53,18 @@ typedef struct {
     const gm_config_t *cfg; /* borrowed */
     gm_sink_t *sink;        /* borrowed */
     gm_metrics_t *metrics;  /* borrowed */
+    gm_ledger_t *ledger;    /* borrowed; NULL = no de-duplication */
 } gm_processor_t;
 
+/* Everything: parse, derive, de-duplicate by run/job attempt, write, and
+ * queue the delivery and record keys for the ledger log. On GM_PROC_FAILED
+ * nothing is kept, so the same delivery can be handled again later. */
 void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_result_t *res);
+
+/* The receiver's check before it stores a delivery: parse and derive, and
+ * nothing else (no sink, no ledger, no counters). res->status is one of
+ * RECORDED (a record will be due), NO_RECORD, PING, IGNORED, INVALID. */
+void gm_processor_validate(const gm_delivery_t *d, gm_proc_result_t *res);
 
 /* Decodes the "payload" field of an x-www-form-urlencoded body into a new
  * buffer (caller frees). Returns NULL when the field is missing or an escape

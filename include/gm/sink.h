@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "gm/config.h"
 #include "gm/record.h"
 
@@ -26,6 +28,14 @@ typedef struct {
     int (*flush)(gm_sink_t *self, char *err, size_t errlen);
     /* Readiness: 0 when the sink can take records now, else -1 and why. */
     int (*check)(gm_sink_t *self, char *err, size_t errlen);
+    /* Makes everything written so far durable and returns a mark of that
+     * point (a new JSON object the caller owns), or NULL with the reason.
+     * The pipeline stores the mark in its checkpoint. */
+    json_t *(*commit)(gm_sink_t *self, char *err, size_t errlen);
+    /* At start, before the first write: discards what was written after the
+     * mark, so that records processed again after a crash are not doubled.
+     * Returns 0 (with the bytes or records discarded in *dropped) or -1. */
+    int (*rollback)(gm_sink_t *self, const json_t *mark, uint64_t *dropped, char *err, size_t errlen);
     /* Reopens files after log rotation (SIGHUP). May be NULL. */
     int (*reopen)(gm_sink_t *self, char *err, size_t errlen);
     void (*destroy)(gm_sink_t *self);
