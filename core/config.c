@@ -163,6 +163,11 @@ static const opt_t webhook_opts[] = {
 
 static const opt_t spool_opts[] = {
     {"dir", OPT_STRING, CFG(spool.dir), "./var/spool"},
+    {"segment_size", OPT_SIZE, CFG(spool.segment_bytes), "64MiB", 1 << 20, 4 * GIB},
+    {"min_free", OPT_SIZE, CFG(spool.min_free), "64MiB", 0, 1024 * GIB},
+    {"retention", OPT_DURATION, CFG(spool.retention_ms), "24h", 0, 90 * DAY},
+    {"ledger_retention", OPT_DURATION, CFG(spool.ledger_retention_ms), "35d", HOUR, 400 * DAY},
+    {"ledger_max_entries", OPT_UINT, CFG(spool.ledger_max_entries), "4000000", 1000, 1000000000},
     {NULL},
 };
 
@@ -854,7 +859,7 @@ static int load_dimset(loader_t *ld, yaml_node_t *node, gm_dimset_t *set)
     set->names = gm_calloc(n, sizeof(*set->names));
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node_at(ld, node->data.sequence.items.start[i]);
-        const char *name;
+        const char *name = NULL;
         size_t saved = path_push_index(ld, i);
         int rc = scalar_text(ld, item, "a dimension name", &name);
         int d = rc == 0 ? dimension_index(name) : -1;
@@ -969,7 +974,7 @@ static int load_team(loader_t *ld, yaml_node_t *node, size_t team, gm_team_t *t,
     *repos = gm_realloc(*repos, (*nrepos + n) * sizeof(**repos));
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = single ? node : node_at(ld, node->data.sequence.items.start[i]);
-        const char *s;
+        const char *s = NULL;
         size_t saved = single ? ld->pathlen : path_push_index(ld, i);
         int rc = scalar_text(ld, item, "a repository (owner/name)", &s);
         if (rc == 0 && !is_repository(s))
@@ -1006,7 +1011,7 @@ static int load_teams(loader_t *ld, yaml_node_t *node, void *base)
     for (size_t i = 0; i < n; i++) {
         yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
         yaml_node_t *key = node_at(ld, pair->key);
-        const char *name;
+        const char *name = NULL;
         if (scalar_text(ld, key, "a team name", &name) != 0)
             goto Exit;
         cfg->teams[i].team = gm_strdup(name);

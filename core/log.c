@@ -30,8 +30,8 @@ static void format_now(char *buf, size_t len)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
 void gm_log_json(gm_log_level_t level, const char *module, const char *msg, json_t *fields)
@@ -40,7 +40,7 @@ void gm_log_json(gm_log_level_t level, const char *module, const char *msg, json
         json_decref(fields);
         return;
     }
-    char ts[40];
+    char ts[64]; /* room for any int in struct tm, as the compiler checks */
     format_now(ts, sizeof(ts));
     json_t *line = json_object();
     json_object_set_new(line, "ts", json_string(ts));

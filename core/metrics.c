@@ -127,6 +127,25 @@ int gm_metrics_render(const gm_metrics_t *mc, FILE *f)
             "# TYPE gha_metrics_http_errors_total counter\n"
             "gha_metrics_http_errors_total %llu\n",
             (unsigned long long)LOAD(m->sink_errors), (unsigned long long)LOAD(m->http_errors));
+    static const char *const dup_names[GM_DUP__COUNT] = {"delivery", "run", "job"};
+    fputs("# HELP gha_metrics_duplicates_total Deliveries answered as already seen, and records not written twice.\n"
+          "# TYPE gha_metrics_duplicates_total counter\n",
+          f);
+    for (int i = 0; i < GM_DUP__COUNT; i++)
+        fprintf(f, "gha_metrics_duplicates_total{kind=\"%s\"} %llu\n", dup_names[i],
+                (unsigned long long)LOAD(m->duplicates[i]));
+    fprintf(f,
+            "# HELP gha_metrics_processed_total Spooled deliveries processed.\n"
+            "# TYPE gha_metrics_processed_total counter\n"
+            "gha_metrics_processed_total %llu\n"
+            "# HELP gha_metrics_process_retries_total Processing passes retried after a sink or checkpoint error.\n"
+            "# TYPE gha_metrics_process_retries_total counter\n"
+            "gha_metrics_process_retries_total %llu\n"
+            "# HELP gha_metrics_checkpoints_total Durable processing checkpoints written.\n"
+            "# TYPE gha_metrics_checkpoints_total counter\n"
+            "gha_metrics_checkpoints_total %llu\n",
+            (unsigned long long)LOAD(m->processed), (unsigned long long)LOAD(m->process_retries),
+            (unsigned long long)LOAD(m->checkpoints));
     fprintf(f,
             "# HELP gha_metrics_process_resident_memory_bytes Resident set size.\n"
             "# TYPE gha_metrics_process_resident_memory_bytes gauge\n"

@@ -67,6 +67,8 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     if (access(app->cfg->spool.dir, W_OK | X_OK) != 0)
         json_array_append_new(reasons, json_string("spool dir not writable"));
     char err[256];
+    if (gm_spool_check(app->spool, err, sizeof(err)) != 0)
+        json_array_append_new(reasons, json_string("spool cannot take deliveries (disk full or I/O error)"));
     if (gm_sink_check(app->sink, err, sizeof(err)) != 0)
         json_array_append_new(reasons, json_string("sink not writable"));
 
@@ -81,6 +83,79 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     return 0;
 }
 
+/* The store's figures live in the spool and the ledger, behind their locks. */
+static void render_store(gm_app_t *app, FILE *f)
+{
+    gm_spool_stats_t st;
+    gm_spool_stats(app->spool, &st);
+    uint64_t hist[GM_SPOOL_SYNC_BUCKETS + 1], sum_us;
+    gm_spool_sync_histogram(app->spool, hist, &sum_us);
+    gm_ledger_stats_t ls;
+    gm_ledger_stats(app->ledger, &ls);
+    fprintf(f,
+            "# HELP gha_metrics_spool_pending Deliveries on disk not yet processed.\n"
+            "# TYPE gha_metrics_spool_pending gauge\n"
+            "gha_metrics_spool_pending %llu\n"
+            "# HELP gha_metrics_spool_pending_bytes Bytes of those deliveries.\n"
+            "# TYPE gha_metrics_spool_pending_bytes gauge\n"
+            "gha_metrics_spool_pending_bytes %llu\n"
+            "# HELP gha_metrics_spool_segments Segment files on disk (pending and retained).\n"
+            "# TYPE gha_metrics_spool_segments gauge\n"
+            "gha_metrics_spool_segments %llu\n"
+            "# HELP gha_metrics_spool_appended_total Deliveries appended to the spool.\n"
+            "# TYPE gha_metrics_spool_appended_total counter\n"
+            "gha_metrics_spool_appended_total %llu\n"
+            "# HELP gha_metrics_spool_append_errors_total Appends refused: disk full, I/O error, low space.\n"
+            "# TYPE gha_metrics_spool_append_errors_total counter\n"
+            "gha_metrics_spool_append_errors_total %llu\n"
+            "# HELP gha_metrics_spool_sync_errors_total Failed fdatasync batches.\n"
+            "# TYPE gha_metrics_spool_sync_errors_total counter\n"
+            "gha_metrics_spool_sync_errors_total %llu\n"
+            "# HELP gha_metrics_spool_recovered_total Deliveries found past the checkpoint at start.\n"
+            "# TYPE gha_metrics_spool_recovered_total counter\n"
+            "gha_metrics_spool_recovered_total %llu\n"
+            "# HELP gha_metrics_spool_torn_bytes_total Bytes of torn tails cut at start.\n"
+            "# TYPE gha_metrics_spool_torn_bytes_total counter\n"
+            "gha_metrics_spool_torn_bytes_total %llu\n"
+            "# HELP gha_metrics_spool_corrupt_total Corrupt frames skipped.\n"
+            "# TYPE gha_metrics_spool_corrupt_total counter\n"
+            "gha_metrics_spool_corrupt_total %llu\n",
+            (unsigned long long)st.pending, (unsigned long long)st.pending_bytes, (unsigned long long)st.segments,
+            (unsigned long long)st.appended, (unsigned long long)st.append_errors,
+            (unsigned long long)st.sync_errors, (unsigned long long)st.recovered, (unsigned long long)st.torn_bytes,
+            (unsigned long long)st.corrupt);
+    fputs("# HELP gha_metrics_spool_sync_seconds Group commit (fdatasync) latency.\n"
+          "# TYPE gha_metrics_spool_sync_seconds histogram\n",
+          f);
+    uint64_t cumulative = 0;
+    for (int b = 0; b < GM_SPOOL_SYNC_BUCKETS; b++) {
+        cumulative += hist[b];
+        fprintf(f, "gha_metrics_spool_sync_seconds_bucket{le=\"%g\"} %llu\n", gm_spool_sync_bounds_us[b] / 1e6,
+                (unsigned long long)cumulative);
+    }
+    cumulative += hist[GM_SPOOL_SYNC_BUCKETS];
+    fprintf(f,
+            "gha_metrics_spool_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
+            "gha_metrics_spool_sync_seconds_sum %.6f\n"
+            "gha_metrics_spool_sync_seconds_count %llu\n",
+            (unsigned long long)cumulative, sum_us / 1e6, (unsigned long long)cumulative);
+    fprintf(f,
+            "# HELP gha_metrics_ledger_entries Delivery ids and run/job attempts remembered.\n"
+            "# TYPE gha_metrics_ledger_entries gauge\n"
+            "gha_metrics_ledger_entries %llu\n"
+            "# HELP gha_metrics_ledger_evicted_total Entries forgotten early because of spool.ledger_max_entries.\n"
+            "# TYPE gha_metrics_ledger_evicted_total counter\n"
+            "gha_metrics_ledger_evicted_total %llu\n"
+            "# HELP gha_metrics_ledger_expired_total Entries dropped at the end of their retention.\n"
+            "# TYPE gha_metrics_ledger_expired_total counter\n"
+            "gha_metrics_ledger_expired_total %llu\n"
+            "# HELP gha_metrics_ledger_log_bytes Size of the ledger's log file.\n"
+            "# TYPE gha_metrics_ledger_log_bytes gauge\n"
+            "gha_metrics_ledger_log_bytes %llu\n",
+            (unsigned long long)ls.entries, (unsigned long long)ls.evicted, (unsigned long long)ls.expired,
+            (unsigned long long)ls.log_bytes);
+}
+
 static int on_metrics(h2o_handler_t *_self, h2o_req_t *req)
 {
     status_handler_t *self = (void *)_self;
@@ -93,6 +168,8 @@ static int on_metrics(h2o_handler_t *_self, h2o_req_t *req)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
+    if (f != NULL)
+        render_store(self->app, f);
     if (f == NULL || gm_metrics_render(&self->app->metrics, f) != 0) {
         if (f != NULL)
             fclose(f);

@@ -28,6 +28,11 @@ const char *__lsan_default_suppressions(void)
 {
     return "leak:h2o_mem_alloc_recycle\n";
 }
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
 #endif
 
 static const char usage_main[] = "usage: gha-metrics <command> [options]\n"
@@ -194,26 +199,22 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
 
-    gm_app_t *app = gm_calloc(1, sizeof(*app));
-    app->cfg = cfg;
-    gm_metrics_init(&app->metrics);
-    app->sink = gm_sink_open(cfg, err, sizeof(err));
+    gm_app_t *app = gm_app_open(cfg, err, sizeof(err));
     int rc = 1;
-    if (app->sink == NULL) {
-        fprintf(stderr, "gha-metrics: %s\n", err);
-        goto Exit;
-    }
-    app->processor = (gm_processor_t){.cfg = cfg, .sink = app->sink, .metrics = &app->metrics};
-    GM_INFO("main", "gha-metrics %s starting with %s", GM_VERSION, cfg->path);
-    if (gm_server_run(app, err, sizeof(err)) != 0) {
+    if (app == NULL) {
         gm_log_json(GM_LOG_ERROR, "main", err, NULL);
         goto Exit;
     }
+    GM_INFO("main", "gha-metrics %s starting with %s", GM_VERSION, cfg->path);
+    if (gm_app_start(app, err, sizeof(err)) != 0 || gm_server_run(app, err, sizeof(err)) != 0) {
+        gm_log_json(GM_LOG_ERROR, "main", err, NULL);
+        goto Exit;
+    }
+    gm_app_stop(app);
     GM_INFO("main", "stopped");
     rc = 0;
 Exit:
-    gm_sink_close(app->sink);
-    free(app);
+    gm_app_close(app);
     gm_config_free(cfg);
     return rc;
 }

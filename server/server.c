@@ -208,10 +208,10 @@ static void *loop_main(void *arg)
     atomic_fetch_sub(&app->loops_listening, 1);
     h2o_context_request_shutdown(&loop->ctx);
     int64_t deadline = now_ms() + (int64_t)app->cfg->server.shutdown_timeout_ms;
-    while (loop->connections > 0 && now_ms() < deadline)
+    while ((loop->connections > 0 || atomic_load(&app->inflight) > 0) && now_ms() < deadline)
         h2o_evloop_run(loop->ctx.loop, 50);
     h2o_multithread_unregister_receiver(loop->ctx.queue, &loop->wake);
-    if (loop->connections == 0) {
+    if (loop->connections == 0 && atomic_load(&app->inflight) == 0) {
         /* request_shutdown links h2o's HTTP/2 GOAWAY timer even when no
          * HTTP/2 connection exists, and context_dispose asserts that no timer
          * is linked. */

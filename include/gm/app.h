@@ -8,19 +8,44 @@
 
 #include <stdatomic.h>
 
+#include "gm/checkpoint.h"
 #include "gm/config.h"
+#include "gm/ledger.h"
 #include "gm/metrics.h"
 #include "gm/processor.h"
 #include "gm/sink.h"
+#include "gm/spool.h"
 
 typedef struct {
-    const gm_config_t *cfg;  /* owned by main */
-    gm_sink_t *sink;         /* owned by main */
+    const gm_config_t *cfg;  /* borrowed from main */
+    gm_sink_t *sink;         /* owned */
+    gm_spool_t *spool;       /* owned */
+    gm_ledger_t *ledger;     /* owned */
+    struct gm_pipeline *pipeline; /* owned */
+    gm_checkpoint_t start_checkpoint; /* what the store was opened at */
     gm_processor_t processor;
     gm_metrics_t metrics;
     _Atomic unsigned loops_listening; /* event loops whose listeners are up */
     unsigned loops_total;
     _Atomic int stopping;             /* set on SIGTERM/SIGINT: /readyz fails, listeners close */
+    /* Deliveries appended to the spool whose answer is not sent yet. A
+     * stopping loop keeps running until it is 0: a sync report can only be
+     * answered on its own loop, and must not find that loop's receiver gone. */
+    _Atomic size_t inflight;
 } gm_app_t;
+
+/* Opens the sink, the checkpoint, the ledger and the spool, rolling the sink
+ * and the ledger back to the checkpoint and scanning the spool past it (the
+ * recovery after a crash). Returns NULL with the reason. */
+gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen);
+
+/* Starts the spool's sync thread and the pipeline. */
+int gm_app_start(gm_app_t *app, char *err, size_t errlen);
+
+/* After the server has stopped: last sync, then the pipeline drains what is
+ * synced and writes its last checkpoint. */
+void gm_app_stop(gm_app_t *app);
+
+void gm_app_close(gm_app_t *app);
 
 #endif

@@ -70,6 +70,11 @@ typedef struct {
 
     struct {
         char *dir;                  /* default "./var/spool" */
+        uint64_t segment_bytes;     /* default 64 MiB: rotate segment files past this size */
+        uint64_t min_free;          /* default 64 MiB: refuse deliveries (503) when the disk has less */
+        uint64_t retention_ms;      /* default 24h: keep processed segments for replay */
+        uint64_t ledger_retention_ms; /* default 35d: how long a delivery id or run attempt is remembered */
+        unsigned ledger_max_entries;  /* default 4,000,000 (about 24 bytes each in memory) */
     } spool;
 
     struct {

@@ -11,7 +11,7 @@
 #include "gm/app.h"
 #include "gm/metrics.h"
 
-/* POST {webhook.path}: verify → validate → process → answer. */
+/* POST {webhook.path}: verify → validate → spool → answer once synced. */
 void gm_webhook_register(h2o_hostconf_t *host, gm_app_t *app);
 
 /* GET /healthz, /readyz, /metrics. */

@@ -35,6 +35,8 @@ typedef enum {
     GM_OUT__COUNT
 } gm_outcome_t;
 
+typedef enum { GM_DUP_DELIVERY = 0, GM_DUP_RUN, GM_DUP_JOB, GM_DUP__COUNT } gm_dup_kind_t;
+
 /* Upper bounds (µs) of the delivery latency histogram; +Inf is implicit. */
 #define GM_LATENCY_BUCKETS 12
 
@@ -44,6 +46,10 @@ typedef struct {
     _Atomic uint64_t records_skipped;      /* completed deliveries that could not make a record */
     _Atomic uint64_t anomalies[GM_ANOMALY_COUNT];
     _Atomic uint64_t sink_errors;
+    _Atomic uint64_t duplicates[GM_DUP__COUNT]; /* deliveries refused as seen, records not written twice */
+    _Atomic uint64_t processed;                 /* spooled deliveries processed */
+    _Atomic uint64_t process_retries;           /* batches retried after a sink or checkpoint error */
+    _Atomic uint64_t checkpoints;
     _Atomic uint64_t latency_bucket[GM_LATENCY_BUCKETS + 1];
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t http_errors; /* errors h2o answered before routing (malformed HTTP) */
