@@ -8,14 +8,15 @@ import { createHmac, randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-import { SECRET, curl, deliver, example, explain, signBody, startServer, tempDir, waitFor } from "./lib/harness.mjs";
+import { SECRET, curl, deliver, example, explain, freshIds, signBody, startServer, tempDir, waitFor } from "./lib/harness.mjs";
 
 const D = "gha_metrics_deliveries_total";
 const MARKER = "payload-marker-3e9d0b"; // must never come back in an answer
 
-/** A completed workflow_job example carrying MARKER, as a JSON string. */
+/** A completed workflow_job example carrying MARKER, as a JSON string. Each call names a job
+ * attempt of its own (the service records an attempt once), so every one accepted is a record. */
 function jobPayload(extra = {}) {
-  const ex = example("workflow_job", (e) => e.action === "completed");
+  const ex = freshIds(example("workflow_job", (e) => e.action === "completed"));
   return JSON.stringify({ ...ex.payload, marker: MARKER, ...extra });
 }
 
@@ -33,11 +34,12 @@ function assertError(res, status, delivery) {
   assert.ok(!res.text.includes(SECRET), "the answer echoes the secret");
 }
 
-/** Runs fn() and returns its result with the /metrics changes it caused. */
+/** Runs fn() and returns its result with the /metrics changes it caused, read once processing
+ * has caught up (records are written after the answer), so record counts are final. */
 async function measured(srv, fn) {
-  const before = await srv.metrics();
+  const before = await srv.waitIdle();
   const res = await fn();
-  const after = await srv.metrics();
+  const after = await srv.waitIdle();
   res.delta = (name, labels) => after.get(name, labels) - before.get(name, labels);
   res.deltaSum = (name, filter) => after.sum(name, filter) - before.sum(name, filter);
   return res;
@@ -45,6 +47,7 @@ async function measured(srv, fn) {
 
 describe("bad deliveries: status, JSON error, counter", () => {
   let srv;
+  let goodDelivery; // the one delivery of this block that is due a record
   before(async () => {
     srv = await startServer();
   });
@@ -103,10 +106,12 @@ describe("bad deliveries: status, JSON error, counter", () => {
   }
 
   test("signed, Content-Type application/json; charset=utf-8 → accepted", async () => {
-    const res = await deliver(srv.webhookUrl, {
+    const res = await measured(srv, () => deliver(srv.webhookUrl, {
       event: "workflow_job", payload: jobPayload(), secret: SECRET, contentType: "application/json; charset=utf-8",
-    });
+    }));
     assert.equal(res.status, 202, explain(res));
+    goodDelivery = res.delivery;
+    assert.equal(res.delta("gha_metrics_records_written_total", { kind: "job" }), 1);
   });
 
   test("signed, no X-GitHub-Event → 400, counted under event=\"unknown\"", async () => {
@@ -192,10 +197,13 @@ describe("bad deliveries: status, JSON error, counter", () => {
   test("the server is still healthy and wrote no record for any bad input", async () => {
     const h = await srv.get("/healthz");
     assert.equal(h.status, 200, explain(h));
-    // Only the charset=utf-8 delivery was good.
-    const m = await srv.metrics();
+    // Only the charset=utf-8 delivery was good; nothing else reached the spool.
+    const m = await srv.waitIdle();
+    assert.equal(m.get("gha_metrics_spool_appended_total"), 1, m.text);
+    assert.equal(m.get("gha_metrics_processed_total"), 1, m.text);
     assert.equal(m.sum("gha_metrics_records_written_total"), 1);
-    assert.equal(srv.emfRecords().length, 1);
+    assert.equal(m.sum("gha_metrics_duplicates_total"), 0);
+    assert.deepEqual(srv.emfRecords().map((r) => r.DeliveryId), [goodDelivery]);
   });
 
   test("SIGTERM: exits with status 0", async () => {
@@ -225,6 +233,8 @@ describe("secret rotation: any configured secret may match", () => {
         deliver(srv.webhookUrl, { event: "workflow_job", payload: jobPayload(), secret }));
       assert.equal(res.status, 202, explain(res));
       assert.equal(res.delta("gha_metrics_records_written_total", { kind: "job" }), 1);
+      assert.equal(res.deltaSum("gha_metrics_duplicates_total"), 0);
+      assert.equal(srv.emfRecords().filter((r) => r.DeliveryId === res.delivery).length, 1, "its record");
     });
   }
 
@@ -246,6 +256,7 @@ describe("secret rotation: any configured secret may match", () => {
 describe("webhook.max_body: 16384 bytes", () => {
   const MAX = 16384;
   let srv;
+  const accepted = []; // delivery ids answered 202
   before(async () => {
     srv = await startServer({ config: { webhook: { max_body: "16384" } } });
   });
@@ -263,6 +274,7 @@ describe("webhook.max_body: 16384 bytes", () => {
   test("a body of exactly max_body bytes → 202", async () => {
     const res = await deliver(srv.webhookUrl, { event: "workflow_job", payload: bodyOf(MAX), secret: SECRET });
     assert.equal(res.status, 202, explain(res));
+    accepted.push(res.delivery);
   });
 
   test("one byte more, validly signed → 413, counted as too_large", async () => {
@@ -341,6 +353,14 @@ describe("webhook.max_body: 16384 bytes", () => {
     assert.equal(h.status, 200, explain(h));
     const res = await deliver(srv.webhookUrl, { event: "workflow_job", payload: jobPayload(), secret: SECRET });
     assert.equal(res.status, 202, explain(res));
+    accepted.push(res.delivery);
+  });
+
+  test("only the deliveries answered 202 were stored: one record each, none for a 413", async () => {
+    const m = await srv.waitIdle();
+    assert.equal(m.get("gha_metrics_spool_appended_total"), accepted.length, m.text);
+    assert.equal(m.get("gha_metrics_records_written_total", { kind: "job" }), accepted.length, m.text);
+    assert.deepEqual(srv.emfRecords().map((r) => r.DeliveryId), accepted);
   });
 
   test("SIGTERM: exits with status 0", async () => {

@@ -11,7 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import {
-  SECRET, baseConfig, deliver, example, explain, run, startServer, summary, tempDir, toYaml, waitFor,
+  SECRET, baseConfig, deliver, example, explain, freshIds, run, startServer, summary, tempDir, toYaml, waitFor,
 } from "./lib/harness.mjs";
 
 const USAGE = /usage: gha-metrics/i;
@@ -193,12 +193,13 @@ describe("SIGTERM with requests in flight", () => {
   test("every in-flight delivery is answered 202, new connections are refused, exit 0", async () => {
     const srv = await startServer();
     try {
-      const job = example("workflow_job", (e) => e.action === "completed").payload;
+      // Three distinct job attempts (the service records an attempt once), so three records are due.
+      const jobs = [1, 2, 3].map(() => freshIds(example("workflow_job", (e) => e.action === "completed").payload));
       // ~200 KB bodies uploaded at 50 KB/s: each request is in flight for about 4 s.
-      const body = JSON.stringify({ ...job, padding: "x".repeat(200_000) });
-      const inflight = [1, 2, 3].map(() =>
+      const inflight = jobs.map((job) =>
         deliver(srv.webhookUrl, {
-          event: "workflow_job", payload: body, secret: SECRET, args: ["--limit-rate", "50K"], timeoutMs: 30_000,
+          event: "workflow_job", payload: JSON.stringify({ ...job, padding: "x".repeat(200_000) }), secret: SECRET,
+          args: ["--limit-rate", "50K"], timeoutMs: 30_000,
         }).then((res) => ({ ...res, at: Date.now() })));
       await connectionsAccepted(srv.listeners[0].port, 3);
 
@@ -214,8 +215,19 @@ describe("SIGTERM with requests in flight", () => {
       for (const res of answers) assert.equal(res.status, 202, `${explain(res)}\n${state}`);
       assert.ok(refusedAt < Math.max(...answers.map((a) => a.at)), "new connections were refused while requests were in flight");
       await srv.stop();
+      // The server has exited: whatever it was going to write before exiting is in the file.
       const records = srv.emfRecords();
       assert.equal(records.length, 3, "the three in-flight deliveries were processed");
+      assert.deepEqual(
+        records.map((r) => r.DeliveryId).sort(),
+        answers.map((a) => a.delivery).sort(),
+        "one record for each in-flight delivery",
+      );
+      assert.deepEqual(
+        records.map((r) => r.JobId).sort(),
+        jobs.map((j) => j.workflow_job.id).sort(),
+        "each record names its delivery's job",
+      );
     } finally {
       await srv.kill();
     }

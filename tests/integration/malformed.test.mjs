@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { SECRET, deliver, example, explain, startServer } from "./lib/harness.mjs";
+import { SECRET, deliver, example, explain, freshIds, startServer } from "./lib/harness.mjs";
 
 const JOB = example("workflow_job", (e) => e.action === "completed").payload;
 const RUN = example("workflow_run", (e) => e.action === "completed" && e.payload.workflow_run.status === "completed").payload;
@@ -79,7 +79,8 @@ const FIELDS = {
 
 describe("malformed-input sweep (every body validly signed)", () => {
   let srv;
-  let recordsBefore;
+  let recordsBefore; // /metrics once the controls are processed
+  let controls; // their EMF lines
   let sentCount = 0;
 
   before(async () => {
@@ -91,7 +92,9 @@ describe("malformed-input sweep (every body validly signed)", () => {
       assert.equal(res.status, 202, `control ${event}: ${explain(res)}`);
     }
     await srv.waitForEmf(2);
-    recordsBefore = await srv.metrics();
+    recordsBefore = await srv.waitIdle();
+    controls = srv.emfRecords();
+    assert.equal(controls.length, 2, "one record per control");
   });
   after(async () => {
     await srv?.kill();
@@ -195,20 +198,30 @@ describe("malformed-input sweep (every body validly signed)", () => {
   }
 
   test("no EMF line was written for any of them, and the counters agree", async () => {
-    const m = await srv.metrics();
-    assert.equal(
-      m.sum("gha_metrics_deliveries_total", { outcome: "bad_request" }) -
-        recordsBefore.sum("gha_metrics_deliveries_total", { outcome: "bad_request" }),
-      sentCount,
-      "every malformed delivery counted as bad_request",
-    );
-    assert.equal(m.sum("gha_metrics_records_written_total") - recordsBefore.sum("gha_metrics_records_written_total"), 0);
-    // A good delivery after the sweep is written: the file then holds exactly the two good records.
-    const res = await deliver(srv.webhookUrl, { event: "workflow_job", payload: JOB, secret: SECRET });
+    // Every answer has come back; an absence means something only once processing has
+    // caught up with the spool (gha_metrics_spool_pending 0).
+    const m = await srv.waitIdle();
+    const delta = (name, filter) => m.sum(name, filter) - recordsBefore.sum(name, filter);
+    assert.equal(delta("gha_metrics_deliveries_total", { outcome: "bad_request" }), sentCount,
+      "every malformed delivery counted as bad_request");
+    assert.equal(delta("gha_metrics_deliveries_total"), sentCount, "and under no other outcome");
+    assert.equal(delta("gha_metrics_spool_appended_total"), 0, "none of them reached the spool");
+    assert.equal(delta("gha_metrics_processed_total"), 0, "none of them was processed");
+    assert.equal(delta("gha_metrics_records_written_total"), 0);
+    assert.equal(delta("gha_metrics_duplicates_total"), 0, "none was dropped as a copy of a control either");
+    assert.deepEqual(srv.emfRecords(), controls, "the EMF file holds the two controls' lines and nothing else");
+
+    // A good delivery after the sweep (a job attempt of its own) is written: the file then
+    // holds exactly the three good records.
+    const res = await deliver(srv.webhookUrl, { event: "workflow_job", payload: freshIds(JOB), secret: SECRET });
     assert.equal(res.status, 202, explain(res));
-    const lines = await srv.waitForEmf(3);
+    await srv.waitForEmf(3);
+    const m2 = await srv.waitIdle();
+    const lines = srv.emfRecords();
     assert.equal(lines.length, 3, "only the three good deliveries have EMF lines");
     assert.deepEqual(lines.map((r) => r.RecordType), ["job", "run", "job"]);
+    assert.equal(lines[2].DeliveryId, res.delivery);
+    assert.equal(m2.sum("gha_metrics_records_written_total") - m.sum("gha_metrics_records_written_total"), 1);
   });
 
   test("the server is alive: GET /healthz → 200", async () => {

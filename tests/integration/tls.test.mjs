@@ -6,9 +6,13 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import path from "node:path";
 
-import { SECRET, curl, deliver, example, explain, startServer, tempDir, waitFor } from "./lib/harness.mjs";
+import { SECRET, curl, deliver, example, explain, freshIds, startServer, tempDir, waitFor } from "./lib/harness.mjs";
 
-const JOB = example("workflow_job", (e) => e.action === "completed").payload;
+// The service records a job attempt once: every delivery below that is due a
+// record carries a job attempt of its own (freshIds), so each one accepted is
+// one more record, and one accepted by mistake could not hide as a duplicate.
+const COMPLETED_JOB = example("workflow_job", (e) => e.action === "completed").payload;
+const job = () => freshIds(COMPLETED_JOB);
 
 /** A self-signed certificate for 127.0.0.1 made with the openssl CLI: { certificate, key }. */
 function makeCertificate(dir) {
@@ -64,20 +68,20 @@ describe("a plain and an HTTPS listener side by side (server.http2 off, the defa
   });
 
   test("HTTPS, HTTP/1.1: a signed delivery → 202 over HTTP/1.1", async () => {
-    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: SECRET, args: ["--http1.1"] });
+    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: SECRET, args: ["--http1.1"] });
     assert.equal(res.status, 202, explain(res));
     assert.equal(res.httpVersion, "1.1");
     assert.deepEqual(res.json, { status: "accepted" });
   });
 
   test("HTTPS: curl --http2 still negotiates HTTP/1.1 while http2 is off", async () => {
-    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: SECRET, args: ["--http2"] });
+    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: SECRET, args: ["--http2"] });
     assert.equal(res.status, 202, explain(res));
     assert.equal(res.httpVersion, "1.1", explain(res));
   });
 
   test("plain HTTP listener in the same process: a signed delivery → 202", async () => {
-    const res = await deliver(plain.url + "/webhook", { event: "workflow_job", payload: JOB, secret: SECRET });
+    const res = await deliver(plain.url + "/webhook", { event: "workflow_job", payload: job(), secret: SECRET });
     assert.equal(res.status, 202, explain(res));
     assert.equal(res.httpVersion, "1.1");
   });
@@ -91,7 +95,7 @@ describe("a plain and an HTTPS listener side by side (server.http2 off, the defa
   });
 
   test("HTTPS: a bad signature → 401 with a JSON body", async () => {
-    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: "wrong" });
+    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: "wrong" });
     assert.equal(res.status, 401, explain(res));
     assert.equal(typeof res.json?.error, "string");
     assert.equal(res.json.delivery, res.delivery);
@@ -123,8 +127,12 @@ describe("a plain and an HTTPS listener side by side (server.http2 off, the defa
   });
 
   test("records arrived from both listeners", async () => {
-    const records = await srv.waitForEmf(3); // HTTPS/1.1, HTTPS with --http2 (1.1), plain
+    await srv.waitForEmf(3); // HTTPS/1.1, HTTPS with --http2 (1.1), plain
+    const m = await srv.waitIdle();
+    assert.equal(m.sum("gha_metrics_duplicates_total"), 0, m.text);
+    const records = srv.emfRecords();
     assert.equal(records.length, 3);
+    assert.equal(new Set(records.map((r) => r.JobId)).size, 3, "three job attempts");
     assert.ok(records.every((r) => r.RecordType === "job" && r.JobDuration === 198));
   });
 
@@ -151,7 +159,7 @@ describe("HTTPS with server.http2: true", () => {
   });
 
   test("curl --http2 negotiates HTTP/2 by ALPN and a signed delivery → 202", async () => {
-    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: SECRET, args: ["--http2"] });
+    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: SECRET, args: ["--http2"] });
     assert.equal(res.status, 202, explain(res));
     assert.equal(res.httpVersion, "2", explain(res));
     assert.deepEqual(res.json, { status: "accepted" });
@@ -161,7 +169,7 @@ describe("HTTPS with server.http2: true", () => {
   test("HTTP/2: form-urlencoded workflow_run → 202 and a ping → 200", async () => {
     const run = example("workflow_run", (e) => e.action === "completed" && e.payload.workflow_run.status === "completed");
     const r1 = await deliver(https.url + "/webhook", {
-      event: "workflow_run", payload: run.payload, encoding: "form", secret: SECRET, args: ["--http2"],
+      event: "workflow_run", payload: freshIds(run.payload), encoding: "form", secret: SECRET, args: ["--http2"],
     });
     assert.equal(r1.status, 202, explain(r1));
     assert.equal(r1.httpVersion, "2");
@@ -172,7 +180,7 @@ describe("HTTPS with server.http2: true", () => {
   });
 
   test("HTTP/2: a bad signature → 401 with a JSON body", async () => {
-    const bad = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: "nope", args: ["--http2"] });
+    const bad = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: "nope", args: ["--http2"] });
     assert.equal(bad.status, 401, explain(bad));
     assert.equal(bad.httpVersion, "2");
     assert.equal(bad.json?.delivery, bad.delivery);
@@ -191,7 +199,7 @@ describe("HTTPS with server.http2: true", () => {
   // and the connection's other streams and the server carry on.
   test("HTTP/2: a body over max_body is refused at the stream, nothing stored", async () => {
     const big = await deliver(https.url + "/webhook", {
-      event: "workflow_job", payload: JSON.stringify(JOB) + " ".repeat(2 * 1024 * 1024), secret: SECRET,
+      event: "workflow_job", payload: JSON.stringify(job()) + " ".repeat(2 * 1024 * 1024), secret: SECRET,
       args: ["--http2", "--retry", "0"],
     });
     assert.notEqual(big.status, 202, explain(big));
@@ -201,18 +209,23 @@ describe("HTTPS with server.http2: true", () => {
   });
 
   test("HTTP/1.1 still works on the same listener", async () => {
-    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: JOB, secret: SECRET, args: ["--http1.1"] });
+    const res = await deliver(https.url + "/webhook", { event: "workflow_job", payload: job(), secret: SECRET, args: ["--http1.1"] });
     assert.equal(res.status, 202, explain(res));
     assert.equal(res.httpVersion, "1.1");
   });
 
   test("the records written over HTTP/2 have the exact numbers", async () => {
-    const records = await srv.waitForEmf(3);
+    await srv.waitForEmf(3); // job over HTTP/2, run (form) over HTTP/2, job over HTTP/1.1
+    const m = await srv.waitIdle();
+    assert.equal(m.sum("gha_metrics_duplicates_total"), 0, m.text);
+    assert.equal(m.get("gha_metrics_spool_appended_total"), 3, "the oversized body was never spooled");
+    const records = srv.emfRecords();
     assert.equal(records.length, 3);
     const jobs = records.filter((r) => r.RecordType === "job");
     const runs = records.filter((r) => r.RecordType === "run");
     assert.equal(jobs.length, 2);
     assert.equal(runs.length, 1);
+    assert.notEqual(jobs[0].JobId, jobs[1].JobId);
     for (const j of jobs) assert.deepEqual([j.JobDuration, j.JobQueueTime, j.BillableMinutes], [198, 60, 4]);
     assert.deepEqual([runs[0].RunDuration, runs[0].RunQueueDelay, runs[0].Team], [0, 25, "platform"]);
   });

@@ -18,7 +18,7 @@ import { parseMetrics } from "./metrics.mjs";
 
 export { curl, explain } from "./curl.mjs";
 export { sign, signBody, deliver, formBody } from "./deliver.mjs";
-export { loadExamples, examplesOf, example } from "./examples.mjs";
+export { loadExamples, examplesOf, example, freshId, freshIds, attemptKey } from "./examples.mjs";
 export { parseMetrics } from "./metrics.mjs";
 
 export const SOURCE_DIR =
@@ -166,7 +166,9 @@ function assertBinary() {
  * options:
  *   config   overrides merged into baseConfig() (arrays replace, null deletes a key)
  *   env      extra environment variables
- *   dir      working directory (default: a fresh temporary one)
+ *   dir      working directory (default: a fresh temporary one). The spool, its ledger and the
+ *            EMF file live in it, so starting again in the directory of a stopped server (see
+ *            restartServer) carries on with the same spool, ledger and EMF file.
  *   args     replaces the command line (then config is still written, but only used if args name it)
  *   waitReady false: do not wait for listeners (for servers expected to fail)
  */
@@ -186,6 +188,7 @@ export async function startServer({ config = {}, env = {}, dir, args, waitReady 
 
   const srv = {
     dir,
+    options: { config, env, args }, // as given: restartServer() passes them again
     config: cfg,
     configPath,
     emfPath: cfg.publish?.file,
@@ -260,6 +263,23 @@ export async function startServer({ config = {}, env = {}, dir, args, waitReady 
   srv.emfRecords = () => readEmf(srv.emfPath);
   srv.waitForEmf = (n, timeoutMs = 10_000) =>
     waitFor(() => srv.emfRecords().length >= n && srv.emfRecords(), { timeoutMs, what: `${n} EMF lines` });
+  /**
+   * Polls /metrics until processing has caught up with the spool, and returns that snapshot:
+   * gha_metrics_spool_pending is 0 (a delivery is pending from its append, before its 2xx, until
+   * its record is written and the checkpoint past it is durable) and gha_metrics_processed_total
+   * has reached gha_metrics_spool_appended_total. Once every 2xx awaited has come back, this is
+   * the positive signal that whatever those deliveries were going to write has been written, so
+   * an exact count or an absence can be asserted.
+   */
+  srv.waitIdle = (timeoutMs = 10_000) =>
+    waitFor(async () => {
+      const m = await srv.metrics();
+      for (const name of ["gha_metrics_spool_pending", "gha_metrics_processed_total", "gha_metrics_spool_appended_total"]) {
+        if (!m.has(name)) throw new Error(`/metrics has no ${name}`);
+      }
+      return m.get("gha_metrics_spool_pending") === 0 &&
+        m.get("gha_metrics_processed_total") >= m.get("gha_metrics_spool_appended_total") && m;
+    }, { timeoutMs, what: "processing to catch up (gha_metrics_spool_pending 0)" });
 
   if (!waitReady) return srv;
 
@@ -293,6 +313,16 @@ export async function startServer({ config = {}, env = {}, dir, args, waitReady 
     throw err;
   }
   return srv;
+}
+
+/**
+ * Starts a new server in the directory of `srv` (which must have exited: stop() or kill() it
+ * first) with the same options, so it works on the same spool, ledger and EMF file.
+ * `overrides` replace startServer options (config, env, args, waitReady).
+ */
+export async function restartServer(srv, overrides = {}) {
+  assert.ok(srv.exit, "restartServer: the previous server is still running");
+  return startServer({ ...srv.options, ...overrides, dir: srv.dir });
 }
 
 export function readEmf(file) {
