@@ -67,6 +67,7 @@ struct gm_ledger {
     size_t cap;       /* a power of two */
     size_t count;     /* occupied slots, expired ones included until purged */
     uint32_t min_exp; /* no entry expires before this hour: purging earlier finds nothing */
+    uint32_t max_exp; /* nor after this one */
 
     uint8_t *queue; /* persisted entries not yet written, LOG_ENTRY bytes each */
     size_t queued, queue_cap;
@@ -99,7 +100,7 @@ static uint32_t expiry_hour(const gm_ledger_t *l, int64_t now_ms)
 {
     int64_t t = now_ms > INT64_MAX - l->retention_ms ? INT64_MAX : now_ms + l->retention_ms;
     if (t <= 0)
-        return 0;
+        return 1; /* 0 is what an empty slot holds */
     return clamp_hour(t / HOUR_MS + (t % HOUR_MS != 0));
 }
 
@@ -291,27 +292,26 @@ static bool evict_drop(void *ctx, const ledger_slot_t *s)
 static void evict_oldest(gm_ledger_t *l)
 {
     size_t target = l->count / 10 ? l->count / 10 : 1;
-    uint32_t lo = UINT32_MAX, hi = 0;
-    for (size_t i = 0; i < l->cap; i++) {
-        if (l->slots[i].key == 0)
-            continue;
-        uint32_t e = l->slots[i].expires_hour;
-        lo = e < lo ? e : lo;
-        hi = e > hi ? e : hi;
-    }
-    size_t below = 0; /* entries expiring before lo */
+    uint32_t lo = l->min_exp, hi = l->max_exp; /* bounds kept up to date: no pass to find them */
+    size_t below = 0;                          /* entries expiring before lo */
     while (lo < hi) {
         size_t hist[EVICT_BUCKETS] = {0};
-        uint64_t width = ((uint64_t)hi - lo) / EVICT_BUCKETS + 1;
+        uint32_t span = hi - lo;
+        unsigned shift = 0;
+        while ((span >> shift) >= EVICT_BUCKETS)
+            shift++;
+        /* Live entries expire at hour 1 or later and empty slots hold 0,
+         * so one unsigned comparison leaves out both those out of range
+         * and the empty slots. */
         for (size_t i = 0; i < l->cap; i++) {
-            uint32_t e = l->slots[i].expires_hour;
-            if (l->slots[i].key != 0 && e >= lo && e <= hi)
-                hist[(e - lo) / width]++;
+            uint32_t d = l->slots[i].expires_hour - lo;
+            if (d <= span)
+                hist[d >> shift]++;
         }
         size_t b = 0;
         while (below + hist[b] < target)
             below += hist[b++];
-        uint64_t nlo = lo + b * width, nhi = nlo + width - 1;
+        uint64_t nlo = lo + ((uint64_t)b << shift), nhi = nlo + ((uint64_t)1 << shift) - 1;
         lo = (uint32_t)nlo;
         hi = nhi < hi ? (uint32_t)nhi : hi;
     }
@@ -365,17 +365,30 @@ static void make_room(gm_ledger_t *l, uint32_t now_hour)
     }
 }
 
+static void note_expiry(gm_ledger_t *l, uint32_t exp)
+{
+    if (exp < l->min_exp)
+        l->min_exp = exp;
+    if (exp > l->max_exp)
+        l->max_exp = exp;
+}
+
 /* Finds key live, or makes it so with expiry exp. Returns 1 when inserted
- * (absent or expired before), 0 when it was live already; *slot points at
- * the entry either way. */
-static int upsert(gm_ledger_t *l, uint64_t key, uint32_t now_hour, uint32_t exp, ledger_slot_t **slot)
+ * (absent or expired before), 0 when it was live already (its expiry then
+ * pushed out to exp when `extend`); *slot points at the entry either way. */
+static int upsert(gm_ledger_t *l, uint64_t key, uint32_t now_hour, uint32_t exp, bool extend, ledger_slot_t **slot)
 {
     size_t i = find(l, key);
     if (i != SIZE_MAX) {
         ledger_slot_t *s = &l->slots[i];
         *slot = s;
-        if (s->expires_hour > now_hour)
+        if (s->expires_hour > now_hour) {
+            if (extend && s->expires_hour < exp) {
+                s->expires_hour = exp;
+                note_expiry(l, exp);
+            }
             return 0;
+        }
         l->stats.expired++;
         *s = (ledger_slot_t){.key = key, .expires_hour = exp};
     } else {
@@ -387,8 +400,7 @@ static int upsert(gm_ledger_t *l, uint64_t key, uint32_t now_hour, uint32_t exp,
         l->count++;
         *slot = &l->slots[i];
     }
-    if (exp < l->min_exp)
-        l->min_exp = exp;
+    note_expiry(l, exp);
     return 1;
 }
 
@@ -414,7 +426,7 @@ int gm_ledger_claim(gm_ledger_t *l, uint64_t key, int64_t now_ms)
 {
     ledger_slot_t *s;
     pthread_mutex_lock(&l->lock);
-    int first = upsert(l, key, hour_of(now_ms), expiry_hour(l, now_ms), &s);
+    int first = upsert(l, key, hour_of(now_ms), expiry_hour(l, now_ms), false, &s);
     pthread_mutex_unlock(&l->lock);
     return first;
 }
@@ -433,8 +445,7 @@ void gm_ledger_persist(gm_ledger_t *l, uint64_t key, int64_t now_ms)
     ledger_slot_t *s;
     pthread_mutex_lock(&l->lock);
     uint32_t exp = expiry_hour(l, now_ms);
-    if (upsert(l, key, hour_of(now_ms), exp, &s) == 0 && s->expires_hour < exp)
-        s->expires_hour = exp;
+    upsert(l, key, hour_of(now_ms), exp, true, &s);
     if (l->queued == l->queue_cap) {
         l->queue_cap = l->queue_cap ? l->queue_cap * 2 : 256;
         l->queue = gm_realloc(l->queue, l->queue_cap * LOG_ENTRY);
@@ -529,25 +540,30 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
     return 0;
 }
 
-/* Lays out n entries (LOG_ENTRY bytes each, at src) as frames into a new
- * buffer; returns it with its length in *len. */
-static uint8_t *encode_frames(const uint8_t *src, size_t n, size_t *len)
+/* Entries are laid out in their frames directly: entry j of a run of
+ * frames sits at entry_at(buf, j), and seal_frames() then fills in the
+ * version bytes and headers. */
+#define FRAME_BYTES (GM_FRAME_HEADER + 1u + LOG_FRAME_ENTRIES * LOG_ENTRY)
+
+static size_t frames_len(size_t n)
 {
-    size_t frames = (n + LOG_FRAME_ENTRIES - 1) / LOG_FRAME_ENTRIES;
-    uint8_t *buf = gm_malloc(frames * (GM_FRAME_HEADER + 1) + n * LOG_ENTRY);
-    uint8_t *p = buf;
-    while (n > 0) {
-        size_t k = n < LOG_FRAME_ENTRIES ? n : LOG_FRAME_ENTRIES;
-        uint8_t *payload = p + GM_FRAME_HEADER;
-        payload[0] = LOG_VERSION;
-        memcpy(payload + 1, src, k * LOG_ENTRY);
-        gm_frame_header(p, payload, (uint32_t)(1 + k * LOG_ENTRY));
-        p = payload + 1 + k * LOG_ENTRY;
-        src += k * LOG_ENTRY;
-        n -= k;
+    size_t rem = n % LOG_FRAME_ENTRIES;
+    return n / LOG_FRAME_ENTRIES * FRAME_BYTES + (rem ? GM_FRAME_HEADER + 1 + rem * LOG_ENTRY : 0);
+}
+
+static uint8_t *entry_at(uint8_t *buf, size_t j)
+{
+    return buf + j / LOG_FRAME_ENTRIES * FRAME_BYTES + GM_FRAME_HEADER + 1 + j % LOG_FRAME_ENTRIES * LOG_ENTRY;
+}
+
+static void seal_frames(uint8_t *buf, size_t n)
+{
+    for (size_t j = 0; j < n; j += LOG_FRAME_ENTRIES) {
+        uint8_t *frame = buf + j / LOG_FRAME_ENTRIES * FRAME_BYTES;
+        size_t k = n - j < LOG_FRAME_ENTRIES ? n - j : LOG_FRAME_ENTRIES;
+        frame[GM_FRAME_HEADER] = LOG_VERSION;
+        gm_frame_header(frame, frame + GM_FRAME_HEADER, (uint32_t)(1 + k * LOG_ENTRY));
     }
-    *len = (size_t)(p - buf);
-    return buf;
 }
 
 /* Waits for the file to be free and takes it. */
@@ -586,8 +602,13 @@ int gm_ledger_sync(gm_ledger_t *l, uint64_t *generation, uint64_t *size, char *e
     l->queued = l->queue_cap = 0;
     pthread_mutex_unlock(&l->lock);
 
-    size_t len;
-    uint8_t *buf = encode_frames(batch, n, &len);
+    size_t len = frames_len(n);
+    uint8_t *buf = gm_malloc(len);
+    for (size_t j = 0; j < n; j += LOG_FRAME_ENTRIES) {
+        size_t k = n - j < LOG_FRAME_ENTRIES ? n - j : LOG_FRAME_ENTRIES;
+        memcpy(entry_at(buf, j), batch + j * LOG_ENTRY, k * LOG_ENTRY);
+    }
+    seal_frames(buf, n);
     const char *what = "truncate";
     int rc = tail_dirty ? ftruncate(fd, (off_t)off) : 0;
     if (rc == 0) {
@@ -643,27 +664,27 @@ int gm_ledger_sync(gm_ledger_t *l, uint64_t *generation, uint64_t *size, char *e
 
 int gm_ledger_compact(gm_ledger_t *l, int64_t now_ms, uint64_t *generation, uint64_t *size, char *err, size_t errlen)
 {
-    /* Snapshot what the log durably holds and is still live. */
+    /* Snapshot what the log durably holds and is still live, straight
+     * into the frames; the CRCs are computed after the lock. */
     pthread_mutex_lock(&l->lock);
     io_begin(l);
     uint32_t now_hour = hour_of(now_ms);
-    uint8_t *entries = gm_malloc(l->count * LOG_ENTRY);
+    uint8_t *buf = gm_malloc(frames_len(l->count));
     size_t n = 0;
     for (size_t i = 0; i < l->cap; i++) {
         const ledger_slot_t *s = &l->slots[i];
         if (s->key == 0 || s->durable_hour <= now_hour)
             continue;
-        put_u64(entries + n * LOG_ENTRY, s->key);
-        put_u32(entries + n * LOG_ENTRY + 8, s->durable_hour);
-        n++;
+        uint8_t *e = entry_at(buf, n++);
+        put_u64(e, s->key);
+        put_u32(e + 8, s->durable_hour);
     }
     uint64_t gen = l->generation + 1;
     pthread_mutex_unlock(&l->lock);
 
     char *tmp = log_path(l, gen, ".tmp"), *path = log_path(l, gen, "");
-    size_t len;
-    uint8_t *buf = encode_frames(entries, n, &len);
-    free(entries);
+    size_t len = frames_len(n);
+    seal_frames(buf, n);
     const char *what = "open";
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     int rc = fd < 0 ? -1 : 0;
@@ -748,8 +769,7 @@ static int load_cb(void *ctx, uint64_t offset, uint64_t next, const uint8_t *pay
             continue;
         }
         ledger_slot_t *s;
-        if (upsert(l, key, c->now_hour, exp, &s) == 0 && s->expires_hour < exp)
-            s->expires_hour = exp;
+        upsert(l, key, c->now_hour, exp, true, &s);
         if (s->durable_hour < exp)
             s->durable_hour = exp;
         l->stats.loaded++;

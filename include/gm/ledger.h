@@ -13,8 +13,14 @@
  * durable checkpoint. gm_ledger_open truncates the log to the size that
  * checkpoint names, so the ledger and the sink roll back together after a
  * crash. gm_ledger_compact rewrites the live entries into the next
- * generation's file; the caller checkpoints the new (generation, size) and
- * then calls gm_ledger_drop_old.
+ * generation's file — only entries the log already holds, so a claim that
+ * never became durable cannot slip into it; the caller checkpoints the new
+ * (generation, size) and then calls gm_ledger_drop_old.
+ *
+ * Expiry is rounded up to the hour. gm_ledger_claim never extends an
+ * expiry; gm_ledger_persist does. Lookups are O(1); an insert can take a
+ * pass over the table under the lock (growth, or eviction at the bound:
+ * about 30 ms per million entries, rarely).
  *
  * Files: DIR/ledger.<generation>.log, frames of gm_frame.h.
  *

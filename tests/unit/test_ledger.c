@@ -231,14 +231,16 @@ Test(ledger, persist_extends_the_expiry)
 
 /* Random claims, lookups and unclaims over keys crowded into a few home
  * slots near the end of the table, with the clock moving, against a plain
- * model. Expired entries pile up to max_entries and are purged in sweeps;
- * fewer than max_entries are ever live, so nothing is evicted. */
-Test(ledger, matches_a_model_under_churn)
+ * model. Fewer than a thousand keys are ever live, so nothing is evicted:
+ * expired entries pile up until the table is at max_entries, or at 70% of
+ * its array, and are then purged in sweeps. */
+static void run_model(size_t max_entries)
 {
     enum { KEYS = 3000, OPS = 200000 };
     const int64_t retention = 10 * HOUR;
-    gm_ledger_t *l = open_with(retention, 0, 0, T0, 700);
+    gm_ledger_t *l = open_with(retention, 0, 0, T0, max_entries);
     static uint32_t model[KEYS]; /* expiry hour, 0: absent */
+    memset(model, 0, sizeof(model));
     uint64_t rng = 12345;
     int64_t now = T0;
     for (int op = 0; op < OPS; op++) {
@@ -260,12 +262,22 @@ Test(ledger, matches_a_model_under_churn)
             gm_ledger_unclaim(l, key);
             model[i] = 0;
         }
-        cr_assert_leq(stats_of(l).entries, 700);
+        cr_assert_leq(stats_of(l).entries, max_entries);
     }
     gm_ledger_stats_t s = stats_of(l);
     cr_assert_eq(s.evicted, 0);
     cr_assert_gt(s.expired, 1000);
     gm_ledger_close(l);
+}
+
+Test(ledger, matches_a_model_when_full)
+{
+    run_model(700);
+}
+
+Test(ledger, matches_a_model_when_not_full)
+{
+    run_model(100000);
 }
 
 Test(ledger, entries_expire_after_the_retention)
@@ -756,6 +768,28 @@ Test(ledger, compaction_moves_to_the_next_generation)
     gm_ledger_close(l);
 }
 
+Test(ledger, compacting_an_empty_ledger)
+{
+    gm_ledger_t *l = open_at(2, 0, T0, 1000);
+    gm_ledger_claim(l, 5, T0);
+    uint64_t g, size;
+    char err[256] = "";
+    cr_assert_eq(gm_ledger_compact(l, T0, &g, &size, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g, 3);
+    cr_assert_eq(size, 0);
+    cr_assert_eq(file_size(path_of(3, "")), 0);
+    gm_ledger_drop_old(l);
+    cr_assert_eq(access(path_of(2, ""), F_OK), -1);
+    gm_ledger_persist(l, 6, T0);
+    sync_ok(l, &g, &size);
+    cr_assert_eq(g, 3);
+    gm_ledger_close(l);
+    l = open_at(g, size, T0, 1000);
+    cr_assert_eq(stats_of(l).entries, 1);
+    cr_assert_eq(gm_ledger_contains(l, 6, T0), 1);
+    gm_ledger_close(l);
+}
+
 Test(ledger, entries_queued_across_a_compaction_reach_the_new_file)
 {
     gm_ledger_t *l = open_new();
@@ -844,15 +878,18 @@ typedef struct {
     int id;
     atomic_int *wins;
     atomic_bool *done;
+    int failed; /* the syncer's: asserted on by the main thread, after the join */
+    char err[256];
 } racer_t;
 
-/* Each thread claims every key of an overlapping range, in its own order,
- * and persists what it wins. */
+/* Each thread claims every key of the same range, in its own order (a
+ * stride prime to RACE_KEYS), and persists what it wins. */
 static void *racer_main(void *arg)
 {
+    static const int64_t strides[RACE_THREADS] = {1, 3, 7, 9};
     racer_t *r = arg;
     for (int64_t k = 0; k < RACE_KEYS; k++) {
-        int64_t i = (k * (2 * r->id + 1) + r->id * 977) % RACE_KEYS;
+        int64_t i = (k * strides[r->id] + r->id * 977) % RACE_KEYS;
         if (gm_ledger_claim(r->l, gm_ledger_key_run(i, 1), T0)) {
             atomic_fetch_add(&r->wins[i], 1);
             gm_ledger_persist(r->l, gm_ledger_key_run(i, 1), T0);
@@ -866,13 +903,14 @@ static void *racer_main(void *arg)
 static void *syncer_main(void *arg)
 {
     racer_t *r = arg;
-    char err[256];
     uint64_t g, size;
     int rounds = 0;
-    while (!atomic_load(r->done)) {
-        cr_assert_eq(gm_ledger_sync(r->l, &g, &size, err, sizeof(err)), 0, "%s", err);
-        if (++rounds % 8 == 0) {
-            cr_assert_eq(gm_ledger_compact(r->l, T0, &g, &size, err, sizeof(err)), 0, "%s", err);
+    while (!atomic_load(r->done) && !r->failed) {
+        if (gm_ledger_sync(r->l, &g, &size, r->err, sizeof(r->err)) != 0)
+            r->failed = 1;
+        else if (++rounds % 8 == 0) {
+            if (gm_ledger_compact(r->l, T0, &g, &size, r->err, sizeof(r->err)) != 0)
+                r->failed = 1;
             gm_ledger_drop_old(r->l);
         }
     }
@@ -895,6 +933,7 @@ Test(ledger, one_claimant_wins_each_key)
         pthread_join(threads[t], NULL);
     atomic_store(&done, true);
     pthread_join(syncer, NULL);
+    cr_assert_eq(sr.failed, 0, "%s", sr.err);
 
     for (int i = 0; i < RACE_KEYS; i++)
         cr_assert_eq(atomic_load(&wins[i]), 1, "key %d won %d times", i, atomic_load(&wins[i]));
