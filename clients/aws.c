@@ -1,0 +1,1132 @@
+/* gm_aws: AWS JSON-protocol calls over one reused libcurl handle, signed by
+ * libcurl (CURLOPT_AWS_SIGV4), with credentials found the way the SDKs find
+ * them (see gm/aws.h for the chain).
+ *
+ * Secrets: the secret key and session token live in heap strings that are
+ * wiped before they are freed, and so is every buffer that held them (the
+ * "KEY:SECRET" string handed to curl, header lists, metadata responses).
+ * Error text is built from fixed phrases, source names, HTTP statuses and
+ * AWS's own messages; the latter are scrubbed of the credentials in use
+ * before they are copied out, in case a service ever echoes one. */
+#include "gm/aws.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "gm/alloc.h"
+#include "gm/record.h"
+
+#define DEFAULT_TIMEOUT_MS 10000L
+#define CONNECT_TIMEOUT_MS 3000L
+/* Metadata endpoints answer in milliseconds when they exist; off EC2/ECS
+ * they do not exist and the chain must not hang on them. */
+#define META_CONNECT_TIMEOUT_MS 1000L
+#define META_TIMEOUT_MS 2000L
+#define MAX_RESPONSE ((size_t)8 << 20)
+#define MAX_META_RESPONSE ((size_t)64 << 10)
+#define MAX_SHARED_FILE ((size_t)1 << 20)
+#define MAX_TOKEN_FILE ((size_t)16 << 10)
+#define REFRESH_BEFORE_MS (5 * 60 * 1000LL)
+/* Temporary credentials whose Expiration is missing or unreadable are
+ * fetched again after this long rather than kept forever. */
+#define UNKNOWN_EXPIRY_MS (15 * 60 * 1000LL)
+/* After a failed refresh, while the old credentials are still valid, the
+ * chain is not walked again before this long (each walk may cost seconds). */
+#define REFRESH_RETRY_MS (10 * 1000LL)
+/* Old credentials are used until this close to their expiry. */
+#define EXPIRY_MARGIN_MS (10 * 1000LL)
+
+#define ECS_ENDPOINT "http://169.254.170.2"
+#define IMDS_ENDPOINT "http://169.254.169.254"
+#define IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
+
+typedef struct {
+    char *access_key;
+    char *secret_key;
+    char *session_token; /* NULL for long-term keys */
+    int64_t expires_ms;  /* 0: not known to expire */
+} creds_t;
+
+struct gm_aws {
+    char *service;
+    char *region;
+    char *endpoint; /* without trailing '/' */
+    char *url;      /* endpoint + "/" */
+    char *sigv4;    /* "aws:amz:region:service" */
+    CURL *curl;
+    creds_t creds;
+    bool have_creds;
+    int64_t next_refresh_ms; /* after a failed refresh: not before this */
+    char source[96];         /* "" until the first successful lookup */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A response body: grows up to max; too_big once more arrived. */
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+    bool too_big;
+} buf_t;
+
+typedef struct {
+    char error_type[64];  /* x-amzn-ErrorType */
+    char query_error[64]; /* x-amzn-query-error (query-compatible services) */
+    double retry_after_s;
+} resp_headers_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static void creds_clear(creds_t *c)
+{
+    wipe_free(c->access_key);
+    wipe_free(c->secret_key);
+    wipe_free(c->session_token);
+    memset(c, 0, sizeof(*c));
+}
+
+static void buf_init(buf_t *b, size_t max, size_t initial)
+{
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+    if (initial > 0) {
+        b->cap = initial + 1;
+        b->data = gm_malloc(b->cap);
+        b->data[0] = '\0';
+    }
+}
+
+static void buf_wipe_free(buf_t *b)
+{
+    if (b->data != NULL)
+        OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    buf_t *b = userdata;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len) {
+        b->too_big = true;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = gm_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* If the header line is "name: value", the trimmed value; else NULL. */
+static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+        return NULL;
+    const char *v = line + nlen + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *vlen = (size_t)(end - v);
+    return v;
+}
+
+static void copy_span(char *dst, size_t dstlen, const char *src, size_t len)
+{
+    if (len >= dstlen)
+        len = dstlen - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+static double parse_retry_after(const char *v, size_t len)
+{
+    char tmp[64];
+    copy_span(tmp, sizeof(tmp), v, len);
+    char *end;
+    double s = strtod(tmp, &end);
+    if (end == tmp || *end != '\0') {
+        time_t t = curl_getdate(tmp, NULL); /* HTTP-date form */
+        if (t < 0)
+            return 0;
+        s = difftime(t, time(NULL));
+    }
+    if (!(s > 0))
+        return 0;
+    return s > 3600 ? 3600 : s;
+}
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    resp_headers_t *h = userdata;
+    size_t len = size * nmemb, vlen;
+    const char *v;
+    if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new response (after 100 Continue): forget the last */
+        memset(h, 0, sizeof(*h));
+    else if ((v = header_value(ptr, len, "x-amzn-ErrorType", &vlen)) != NULL)
+        copy_span(h->error_type, sizeof(h->error_type), v, vlen);
+    else if ((v = header_value(ptr, len, "x-amzn-query-error", &vlen)) != NULL)
+        copy_span(h->query_error, sizeof(h->query_error), v, vlen);
+    else if ((v = header_value(ptr, len, "Retry-After", &vlen)) != NULL)
+        h->retry_after_s = parse_retry_after(v, vlen);
+    return len;
+}
+
+/* ---- shared credentials file ---------------------------------------- */
+
+static const char *trim(const char *s, const char **end)
+{
+    while (s < *end && (*s == ' ' || *s == '\t'))
+        s++;
+    while (*end > s && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+        (*end)--;
+    return s;
+}
+
+int gm_aws_parse_shared_credentials(const char *text, const char *profile, char **access_key, char **secret_key,
+                                    char **session_token, char *err, size_t errlen)
+{
+    /* The keys wanted; aws_security_token is the older name of the token. */
+    static const char *const keys[] = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+                                       "aws_security_token"};
+    const char *val[4] = {NULL};
+    size_t vlen[4] = {0};
+    bool found = false, in_profile = false, had_key = false;
+    unsigned lineno = 0;
+
+    *access_key = *secret_key = *session_token = NULL;
+    for (const char *p = text; *p != '\0';) {
+        const char *line = p, *eol = p + strcspn(p, "\r\n");
+        p = eol;
+        if (*p == '\r')
+            p++;
+        if (*p == '\n')
+            p++;
+        lineno++;
+
+        bool indented = line < eol && (*line == ' ' || *line == '\t');
+        const char *e = eol, *s = trim(line, &e);
+        if (s == e || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            const char *close = memchr(s, ']', (size_t)(e - s));
+            if (close == NULL) {
+                snprintf(err, errlen, "line %u: section header without ']'", lineno);
+                return -1;
+            }
+            const char *ne = close, *name = trim(s + 1, &ne);
+            in_profile = (size_t)(ne - name) == strlen(profile) && memcmp(name, profile, (size_t)(ne - name)) == 0;
+            found |= in_profile;
+            had_key = false;
+            continue;
+        }
+        /* An indented line after a key continues that key's value (nested
+         * settings in the config-file syntax): never one of ours. */
+        if (indented && had_key)
+            continue;
+        size_t klen = strcspn(s, "=:");
+        if (s + klen >= e) {
+            snprintf(err, errlen, "line %u: neither a section, a key = value nor a comment", lineno);
+            return -1;
+        }
+        had_key = true;
+        if (!in_profile)
+            continue;
+        const char *ke = s + klen, *k = trim(s, &ke);
+        const char *ve = e, *v = s + klen + 1;
+        /* Inline comment: ' #' or ' ;' (credential values hold no blanks). */
+        for (const char *q = v; q < ve; q++)
+            if ((*q == '#' || *q == ';') && q > v && (q[-1] == ' ' || q[-1] == '\t')) {
+                ve = q;
+                break;
+            }
+        v = trim(v, &ve);
+        for (size_t i = 0; i < 4; i++)
+            if ((size_t)(ke - k) == strlen(keys[i]) && strncasecmp(k, keys[i], (size_t)(ke - k)) == 0) {
+                val[i] = v;
+                vlen[i] = (size_t)(ve - v);
+            }
+    }
+    if (!found) {
+        snprintf(err, errlen, "no profile \"%s\"", profile);
+        return -1;
+    }
+    if (val[0] == NULL || vlen[0] == 0) {
+        snprintf(err, errlen, "profile \"%s\" has no aws_access_key_id", profile);
+        return -1;
+    }
+    if (val[1] == NULL || vlen[1] == 0) {
+        snprintf(err, errlen, "profile \"%s\" has no aws_secret_access_key", profile);
+        return -1;
+    }
+    size_t t = val[2] != NULL ? 2 : 3;
+    *access_key = gm_strndup(val[0], vlen[0]);
+    *secret_key = gm_strndup(val[1], vlen[1]);
+    if (val[t] != NULL && vlen[t] > 0)
+        *session_token = gm_strndup(val[t], vlen[t]);
+    return 0;
+}
+
+/* ---- credential sources ----------------------------------------------- */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static bool has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+/* Reads a whole small file; NULL with errno when it cannot. */
+static char *read_file(const char *path, size_t max, size_t *lenp)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        fclose(f);
+        errno = EFBIG;
+        return NULL;
+    }
+    char *text = gm_malloc((size_t)st.st_size + 1);
+    size_t len = fread(text, 1, (size_t)st.st_size, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        OPENSSL_cleanse(text, (size_t)st.st_size + 1);
+        free(text);
+        errno = EIO;
+        return NULL;
+    }
+    text[len] = '\0';
+    *lenp = len;
+    return text;
+}
+
+static int from_env(creds_t *out, char *why, size_t whylen)
+{
+    const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY"), *tok = env("AWS_SESSION_TOKEN");
+    if (ak == NULL && sk == NULL) {
+        snprintf(why, whylen, "not set");
+        return -1;
+    }
+    if (ak == NULL || sk == NULL) {
+        snprintf(why, whylen, "%s not set", ak == NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY");
+        return -1;
+    }
+    out->access_key = gm_strdup(ak);
+    out->secret_key = gm_strdup(sk);
+    out->session_token = tok != NULL ? gm_strdup(tok) : NULL;
+    return 0;
+}
+
+static int from_shared_file(creds_t *out, const char *profile, char *why, size_t whylen)
+{
+    const char *file = env("AWS_SHARED_CREDENTIALS_FILE"), *home = env("HOME");
+    char *path;
+    if (file != NULL && strncmp(file, "~/", 2) == 0 && home != NULL)
+        path = gm_asprintf("%s%s", home, file + 1);
+    else if (file != NULL)
+        path = gm_strdup(file);
+    else if (home != NULL)
+        path = gm_asprintf("%s/.aws/credentials", home);
+    else {
+        snprintf(why, whylen, "HOME not set");
+        return -1;
+    }
+    int rc = -1;
+    size_t len = 0;
+    char *text = read_file(path, MAX_SHARED_FILE, &len);
+    if (text == NULL) {
+        snprintf(why, whylen, "%s: %s", path, errno == ENOENT ? "not found" : strerror(errno));
+        goto Exit;
+    }
+    char perr[128];
+    if (gm_aws_parse_shared_credentials(text, profile, &out->access_key, &out->secret_key, &out->session_token, perr,
+                                        sizeof(perr)) != 0) {
+        snprintf(why, whylen, "%s: %s", path, perr);
+        goto Exit;
+    }
+    rc = 0;
+Exit:
+    if (text != NULL) {
+        OPENSSL_cleanse(text, len);
+        free(text);
+    }
+    free(path);
+    return rc;
+}
+
+/* One request to a metadata endpoint on `c` (reset first). */
+static int meta_request(CURL *c, bool put, const char *url, const char *header, buf_t *body, char *why, size_t whylen)
+{
+    struct curl_slist *h = NULL;
+    if (header != NULL)
+        h = curl_slist_append(h, header);
+    h = curl_slist_append(h, "Accept:");
+    if (put)
+        h = curl_slist_append(h, "Content-Type:");
+    buf_init(body, MAX_META_RESPONSE, MAX_META_RESPONSE); /* no realloc: no stray copies of secrets */
+
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, META_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, META_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* link-local: never through a proxy */
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    if (put) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    }
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    for (struct curl_slist *l = h; l != NULL; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
+    curl_slist_free_all(h);
+
+    if (rc != CURLE_OK) {
+        snprintf(why, whylen, "%s", body->too_big ? "response too large" : curl_easy_strerror(rc));
+        return -1;
+    }
+    if (status != 200) {
+        snprintf(why, whylen, "HTTP %ld", status);
+        return -1;
+    }
+    return 0;
+}
+
+/* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (+ "Code" from
+ * IMDS) → out. */
+static int creds_from_json(const buf_t *body, creds_t *out, char *why, size_t whylen)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(body->data, body->len, 0, &jerr);
+    int rc = -1;
+    if (!json_is_object(o)) {
+        snprintf(why, whylen, "response is not a JSON object");
+        goto Exit;
+    }
+    json_t *code = json_object_get(o, "Code");
+    const char *ak = json_string_value(json_object_get(o, "AccessKeyId"));
+    const char *sk = json_string_value(json_object_get(o, "SecretAccessKey"));
+    const char *tok = json_string_value(json_object_get(o, "Token"));
+    const char *exp = json_string_value(json_object_get(o, "Expiration"));
+    if (code != NULL && (!json_is_string(code) || strcmp(json_string_value(code), "Success") != 0)) {
+        snprintf(why, whylen, "Code is not Success");
+        goto Exit;
+    }
+    if (ak == NULL || *ak == '\0' || sk == NULL || *sk == '\0') {
+        snprintf(why, whylen, "response lacks AccessKeyId or SecretAccessKey");
+        goto Exit;
+    }
+    out->access_key = gm_strdup(ak);
+    out->secret_key = gm_strdup(sk);
+    out->session_token = tok != NULL && *tok != '\0' ? gm_strdup(tok) : NULL;
+    if (exp == NULL || gm_time_parse_iso8601(exp, &out->expires_ms) != 0)
+        out->expires_ms = now_ms() + UNKNOWN_EXPIRY_MS;
+    rc = 0;
+Exit:
+    json_decref(o);
+    return rc;
+}
+
+/* Plain http to a container credentials endpoint only on the loopback or
+ * the ECS / EKS Pod Identity link-local addresses, as the SDKs do. */
+static bool http_host_allowed(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char tmp[64];
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        uint32_t v = ntohl(a4.s_addr);
+        return (v >> 24) == 127 || v == 0xA9FEAA02u /* 169.254.170.2 */ || v == 0xA9FEAA17u /* .23 */;
+    }
+    size_t n = strlen(host);
+    if (n >= 2 && n < sizeof(tmp) && host[0] == '[' && host[n - 1] == ']') {
+        memcpy(tmp, host + 1, n - 2);
+        tmp[n - 2] = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) == 1)
+            return memcmp(&a6, &in6addr_loopback, sizeof(a6)) == 0;
+    }
+    return false;
+}
+
+/* The URL as curl will use it (normalised), if it may be used; else NULL. */
+static char *container_full_uri(const char *uri, char *why, size_t whylen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *norm = NULL, *out = NULL;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL");
+        goto Exit;
+    }
+    if (strcasecmp(scheme, "https") != 0 && (strcasecmp(scheme, "http") != 0 || !http_host_allowed(host))) {
+        snprintf(why, whylen,
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI refused: http only to a loopback or ECS address, else https");
+        goto Exit;
+    }
+    if (curl_url_get(u, CURLUPART_URL, &norm, 0) != CURLUE_OK) {
+        snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL");
+        goto Exit;
+    }
+    out = gm_strdup(norm);
+Exit:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(norm);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static int from_container(CURL *c, creds_t *out, char *why, size_t whylen)
+{
+    const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *token_env = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    char *url = NULL, *token = NULL, *header = NULL;
+    size_t token_len = 0;
+    buf_t body = {0};
+    int rc = -1;
+
+    if (rel != NULL) {
+        if (rel[0] != '/' || has_crlf(rel)) {
+            snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with '/'");
+            goto Exit;
+        }
+        url = gm_asprintf("%s%s", ECS_ENDPOINT, rel);
+    } else if (full != NULL) {
+        if ((url = container_full_uri(full, why, whylen)) == NULL)
+            goto Exit;
+    } else {
+        snprintf(why, whylen, "not set");
+        goto Exit;
+    }
+    if (token_file != NULL) {
+        if ((token = read_file(token_file, MAX_TOKEN_FILE, &token_len)) == NULL) {
+            snprintf(why, whylen, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s", strerror(errno));
+            goto Exit;
+        }
+        while (token_len > 0 && strchr(" \t\r\n", token[token_len - 1]) != NULL)
+            token[--token_len] = '\0';
+    } else if (token_env != NULL) {
+        token = gm_strdup(token_env);
+        token_len = strlen(token);
+    }
+    if (token != NULL && has_crlf(token)) {
+        snprintf(why, whylen, "the authorization token spans lines");
+        goto Exit;
+    }
+    if (token != NULL && token_len > 0)
+        header = gm_asprintf("Authorization: %s", token);
+    if (meta_request(c, false, url, header, &body, why, whylen) == 0 && creds_from_json(&body, out, why, whylen) == 0)
+        rc = 0;
+Exit:
+    buf_wipe_free(&body);
+    if (token != NULL) {
+        OPENSSL_cleanse(token, token_len);
+        free(token);
+    }
+    wipe_free(header);
+    free(url);
+    return rc;
+}
+
+static int from_imds(CURL *c, creds_t *out, char *why, size_t whylen)
+{
+    const char *disabled = env("AWS_EC2_METADATA_DISABLED"), *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    const char *mode = env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+    if (disabled != NULL && strcasecmp(disabled, "true") == 0) {
+        snprintf(why, whylen, "disabled");
+        return -1;
+    }
+    if (base == NULL)
+        base = mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_ENDPOINT_V6 : IMDS_ENDPOINT;
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+
+    const char *step = "token";
+    char detail[128];
+    char *url = gm_asprintf("%.*s/latest/api/token", (int)blen, base), *header = NULL;
+    buf_t body = {0};
+    int rc = -1;
+    if (meta_request(c, true, url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", &body, detail, sizeof(detail)) != 0)
+        goto Fail;
+    const char *te = body.data + body.len, *t = trim(body.data, &te);
+    if (t == te || memchr(t, '\r', (size_t)(te - t)) != NULL || memchr(t, '\n', (size_t)(te - t)) != NULL) {
+        snprintf(detail, sizeof(detail), "empty or malformed token");
+        goto Fail;
+    }
+    header = gm_asprintf("X-aws-ec2-metadata-token: %.*s", (int)(te - t), t);
+    buf_wipe_free(&body);
+
+    step = "role";
+    free(url);
+    url = gm_asprintf("%.*s/latest/meta-data/iam/security-credentials/", (int)blen, base);
+    if (meta_request(c, false, url, header, &body, detail, sizeof(detail)) != 0)
+        goto Fail;
+    size_t rlen = strcspn(body.data, "\r\n");
+    const char *re = body.data + rlen, *role = trim(body.data, &re);
+    rlen = (size_t)(re - role);
+    /* IAM role names: [A-Za-z0-9+=,.@_-]; anything else is not one. */
+    if (rlen == 0 || rlen > 128 ||
+        strspn(role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") < rlen) {
+        snprintf(detail, sizeof(detail), "no instance role");
+        goto Fail;
+    }
+    free(url);
+    url = gm_asprintf("%.*s/latest/meta-data/iam/security-credentials/%.*s", (int)blen, base, (int)rlen, role);
+    buf_wipe_free(&body);
+
+    step = "credentials";
+    if (meta_request(c, false, url, header, &body, detail, sizeof(detail)) != 0 ||
+        creds_from_json(&body, out, detail, sizeof(detail)) != 0)
+        goto Fail;
+    rc = 0;
+    goto Exit;
+Fail:
+    snprintf(why, whylen, "%s: %s", step, detail);
+Exit:
+    buf_wipe_free(&body);
+    wipe_free(header);
+    free(url);
+    return rc;
+}
+
+static void appendf(char *buf, size_t buflen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t buflen, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used + 1 >= buflen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, buflen - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Walks the chain; on failure err says what each source said. */
+static int resolve_chain(creds_t *out, char *source, size_t sourcelen, char *err, size_t errlen)
+{
+    char tried[768] = "", why[192];
+    const char *profile = env("AWS_PROFILE");
+    if (profile == NULL)
+        profile = "default";
+    memset(out, 0, sizeof(*out));
+
+    if (from_env(out, why, sizeof(why)) == 0) {
+        snprintf(source, sourcelen, "environment");
+        return 0;
+    }
+    appendf(tried, sizeof(tried), "environment (%s)", why);
+
+    if (from_shared_file(out, profile, why, sizeof(why)) == 0) {
+        snprintf(source, sourcelen, "shared file profile %s", profile);
+        return 0;
+    }
+    creds_clear(out);
+    appendf(tried, sizeof(tried), ", shared file profile %s (%s)", profile, why);
+
+    CURL *c = curl_easy_init();
+    int rc = -1;
+    if (c == NULL) {
+        appendf(tried, sizeof(tried), ", container endpoint and IMDSv2 (no curl handle)");
+        goto Exit;
+    }
+    if (from_container(c, out, why, sizeof(why)) == 0) {
+        snprintf(source, sourcelen, "container endpoint");
+        rc = 0;
+        goto Exit;
+    }
+    creds_clear(out);
+    appendf(tried, sizeof(tried), ", container endpoint (%s)", why);
+    if (from_imds(c, out, why, sizeof(why)) == 0) {
+        snprintf(source, sourcelen, "IMDSv2");
+        rc = 0;
+        goto Exit;
+    }
+    creds_clear(out);
+    appendf(tried, sizeof(tried), ", IMDSv2 (%s)", why);
+Exit:
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    if (rc != 0)
+        snprintf(err, errlen, "no AWS credentials: tried %s", tried);
+    return rc;
+}
+
+/* Credentials for the next request: cached, refreshed when temporary ones
+ * near their expiry (keeping the old ones while still valid if the refresh
+ * fails). */
+static int ensure_credentials(gm_aws_t *aws, char *err, size_t errlen)
+{
+    int64_t now = now_ms();
+    if (aws->have_creds && (aws->creds.expires_ms == 0 || now < aws->creds.expires_ms - REFRESH_BEFORE_MS))
+        return 0;
+    bool usable = aws->have_creds && now < aws->creds.expires_ms - EXPIRY_MARGIN_MS;
+    if (usable && now < aws->next_refresh_ms)
+        return 0;
+    creds_t fresh;
+    char source[sizeof(aws->source)];
+    if (resolve_chain(&fresh, source, sizeof(source), err, errlen) == 0) {
+        creds_clear(&aws->creds);
+        aws->creds = fresh;
+        aws->have_creds = true;
+        aws->next_refresh_ms = 0;
+        memcpy(aws->source, source, sizeof(source));
+        return 0;
+    }
+    if (usable) {
+        aws->next_refresh_ms = now + REFRESH_RETRY_MS;
+        err[0] = '\0';
+        return 0;
+    }
+    creds_clear(&aws->creds);
+    aws->have_creds = false;
+    return -1;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static bool valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= max && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n &&
+           s[0] != '-' && s[0] != '.';
+}
+
+gm_aws_t *gm_aws_open(const gm_aws_opts_t *opts, char *err, size_t errlen)
+{
+    if (opts == NULL || opts->service == NULL || !valid_name(opts->service, 64)) {
+        snprintf(err, errlen, "no or bad AWS service name");
+        return NULL;
+    }
+    const char *region = opts->region != NULL && *opts->region != '\0' ? opts->region : env("AWS_REGION");
+    if (region == NULL)
+        region = env("AWS_DEFAULT_REGION");
+    if (region == NULL) {
+        snprintf(err, errlen, "no AWS region: set publish.region or AWS_REGION");
+        return NULL;
+    }
+    if (!valid_name(region, 32) || strchr(region, '.') != NULL) {
+        snprintf(err, errlen, "bad AWS region \"%.32s\"", region);
+        return NULL;
+    }
+    char *endpoint;
+    if (opts->endpoint != NULL && *opts->endpoint != '\0') {
+        CURLU *u = curl_url();
+        bool ok = (strncasecmp(opts->endpoint, "http://", 7) == 0 || strncasecmp(opts->endpoint, "https://", 8) == 0) &&
+                  strpbrk(opts->endpoint, "?#\r\n") == NULL && u != NULL &&
+                  curl_url_set(u, CURLUPART_URL, opts->endpoint, 0) == CURLUE_OK;
+        curl_url_cleanup(u);
+        if (!ok) {
+            snprintf(err, errlen, "AWS endpoint is not an http:// or https:// URL without query");
+            return NULL;
+        }
+        size_t n = strlen(opts->endpoint);
+        while (n > 0 && opts->endpoint[n - 1] == '/')
+            n--;
+        endpoint = gm_strndup(opts->endpoint, n);
+    } else {
+        endpoint = gm_asprintf("https://%s.%s.amazonaws.com%s", opts->service, region,
+                               strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, errlen, "cannot initialise libcurl");
+        free(endpoint);
+        return NULL;
+    }
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        snprintf(err, errlen, "cannot create a curl handle");
+        free(endpoint);
+        curl_global_cleanup();
+        return NULL;
+    }
+    gm_aws_t *aws = gm_calloc(1, sizeof(*aws));
+    aws->service = gm_strdup(opts->service);
+    aws->region = gm_strdup(region);
+    aws->endpoint = endpoint;
+    aws->url = gm_asprintf("%s/", endpoint);
+    aws->sigv4 = gm_asprintf("aws:amz:%s:%s", region, opts->service);
+    aws->curl = c;
+
+    /* Options that stay for the handle's life; per-call ones are set in
+     * gm_aws_call. The handle keeps its connection between calls. */
+    long timeout = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    curl_easy_setopt(c, CURLOPT_URL, aws->url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "gha-metrics");
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, aws->sigv4);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, aws->errbuf);
+    return aws;
+}
+
+void gm_aws_close(gm_aws_t *aws)
+{
+    if (aws == NULL)
+        return;
+    curl_easy_cleanup(aws->curl);
+    curl_global_cleanup();
+    creds_clear(&aws->creds);
+    free(aws->service);
+    free(aws->region);
+    free(aws->endpoint);
+    free(aws->url);
+    free(aws->sigv4);
+    free(aws);
+}
+
+const char *gm_aws_region(const gm_aws_t *aws)
+{
+    return aws->region;
+}
+
+const char *gm_aws_endpoint(const gm_aws_t *aws)
+{
+    return aws->endpoint;
+}
+
+const char *gm_aws_credentials_source(gm_aws_t *aws)
+{
+    return aws->source[0] != '\0' ? aws->source : NULL;
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+static bool code_in(const char *code, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(code, *list) == 0)
+            return true;
+    return false;
+}
+
+/* Throttling and other transient codes (the SDKs' retry lists). */
+static const char *const retry_codes[] = {"Throttling",
+                                          "ThrottlingException",
+                                          "ThrottledException",
+                                          "RequestThrottledException",
+                                          "TooManyRequestsException",
+                                          "ProvisionedThroughputExceededException",
+                                          "TransactionInProgressException",
+                                          "RequestLimitExceeded",
+                                          "BandwidthLimitExceeded",
+                                          "LimitExceededException",
+                                          "RequestThrottled",
+                                          "SlowDown",
+                                          "PriorRequestNotComplete",
+                                          "EC2ThrottledException",
+                                          "RequestTimeout",
+                                          "RequestTimeoutException",
+                                          "InternalFailure",
+                                          "InternalError",
+                                          "ServiceUnavailable",
+                                          "ServiceUnavailableException",
+                                          NULL};
+
+/* AWS refused the credentials or the signature. */
+static const char *const auth_codes[] = {"UnrecognizedClientException",
+                                         "InvalidClientTokenId",
+                                         "InvalidSignatureException",
+                                         "SignatureDoesNotMatch",
+                                         "ExpiredToken",
+                                         "ExpiredTokenException",
+                                         "AccessDenied",
+                                         "AccessDeniedException",
+                                         "MissingAuthenticationToken",
+                                         "MissingAuthenticationTokenException",
+                                         "IncompleteSignature",
+                                         "IncompleteSignatureException",
+                                         "InvalidAccessKeyId",
+                                         "AuthFailure",
+                                         "RequestExpired",
+                                         "InvalidToken",
+                                         "NotAuthorized",
+                                         NULL};
+
+/* "ns#Name:http://..." → "Name" (Smithy: before the first ':', then after
+ * the first '#'). Printable ASCII only. */
+static void set_code(char out[64], const char *v, size_t len)
+{
+    const char *colon = memchr(v, ':', len), *hash;
+    if (colon != NULL)
+        len = (size_t)(colon - v);
+    if ((hash = memchr(v, '#', len)) != NULL) {
+        len -= (size_t)(hash + 1 - v);
+        v = hash + 1;
+    }
+    const char *e = v + len;
+    v = trim(v, &e);
+    size_t n = 0;
+    for (; v < e && n < 63; v++)
+        out[n++] = *v > ' ' && *v < 127 ? *v : '_';
+    out[n] = '\0';
+}
+
+/* Overwrites each occurrence of s in text. */
+static void redact(char *text, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n < 4)
+        return;
+    for (char *p = strstr(text, s); p != NULL; p = strstr(p + n, s))
+        memset(p, '*', n);
+}
+
+/* Copies msg into resp->message: control characters blanked, the
+ * credentials in use redacted before truncation. */
+static void set_message(gm_aws_response_t *resp, const creds_t *c, const char *msg, size_t len)
+{
+    char *m = gm_strndup(msg, len);
+    for (char *p = m; *p != '\0'; p++)
+        if ((unsigned char)*p < ' ' || *p == 127)
+            *p = ' ';
+    if (c != NULL) {
+        redact(m, c->secret_key);
+        redact(m, c->session_token);
+        redact(m, c->access_key);
+    }
+    snprintf(resp->message, sizeof(resp->message), "%s", m);
+    OPENSSL_cleanse(m, strlen(m));
+    free(m);
+}
+
+static void classify(gm_aws_response_t *resp, const resp_headers_t *h, const creds_t *c)
+{
+    long st = resp->status;
+    if (st >= 200 && st < 300) {
+        resp->outcome = GM_AWS_OK;
+        return;
+    }
+    /* Candidate codes in order of precedence: the query-compatible code when
+     * the service sends one (CloudWatch: "Throttling;Sender", the codes its
+     * documentation lists), x-amzn-ErrorType (Smithy's precedence), then
+     * the body's __type / code / Code. The first is reported; any of them
+     * may classify, so a service naming an error two ways is still heard. */
+    char codes[3][64] = {"", "", ""};
+    const char *msg = NULL;
+    json_t *o = NULL;
+    if (h->query_error[0] != '\0')
+        set_code(codes[0], h->query_error, strcspn(h->query_error, ";"));
+    if (h->error_type[0] != '\0')
+        set_code(codes[1], h->error_type, strlen(h->error_type));
+    if (resp->body_len > 0 && (o = json_loadb(resp->body, resp->body_len, 0, NULL)) != NULL && json_is_object(o)) {
+        static const char *const code_keys[] = {"__type", "code", "Code"};
+        for (size_t i = 0; i < 3 && codes[2][0] == '\0'; i++) {
+            const char *v = json_string_value(json_object_get(o, code_keys[i]));
+            if (v != NULL)
+                set_code(codes[2], v, strlen(v));
+        }
+        if ((msg = json_string_value(json_object_get(o, "message"))) == NULL)
+            msg = json_string_value(json_object_get(o, "Message"));
+    }
+    bool retry = false, auth = false;
+    for (size_t i = 0; i < 3; i++) {
+        redact(codes[i], c->secret_key);
+        redact(codes[i], c->session_token);
+        retry |= code_in(codes[i], retry_codes);
+        auth |= code_in(codes[i], auth_codes);
+        if (resp->code[0] == '\0')
+            memcpy(resp->code, codes[i], sizeof(resp->code));
+    }
+    if (msg != NULL && *msg != '\0')
+        set_message(resp, c, msg, strlen(msg));
+    else if (resp->code[0] != '\0')
+        snprintf(resp->message, sizeof(resp->message), "HTTP %ld %s", st, resp->code);
+    else
+        snprintf(resp->message, sizeof(resp->message), "HTTP %ld", st);
+    json_decref(o);
+
+    if (st == 429 || st == 408 || retry)
+        resp->outcome = GM_AWS_RETRY;
+    else if (st >= 500 || st < 400)
+        resp->outcome = GM_AWS_RETRY; /* server trouble, or not an AWS answer at all */
+    else if (st == 401 || st == 403 || auth)
+        resp->outcome = GM_AWS_AUTH;
+    else
+        resp->outcome = GM_AWS_REJECTED;
+}
+
+static struct curl_slist *append_header(struct curl_slist *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static struct curl_slist *append_header(struct curl_slist *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = gm_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    struct curl_slist *r = curl_slist_append(l, s);
+    OPENSSL_cleanse(s, (size_t)n);
+    free(s);
+    if (r == NULL) {
+        fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"aws\",\"msg\":\"out of memory\"}\n");
+        abort();
+    }
+    return r;
+}
+
+gm_aws_outcome_t gm_aws_call(gm_aws_t *aws, const char *target, const char *content_type,
+                             const char *const *extra_headers, const void *body, size_t len, gm_aws_response_t *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    bool bad = target == NULL || content_type == NULL || has_crlf(target) || has_crlf(content_type) ||
+               (body == NULL && len > 0);
+    /* libcurl 7.88 signs every header set on the handle, including a
+     * "Name:" that only removes a header and is never sent: such a header
+     * would make the signature wrong, so each needs a value. */
+    for (size_t i = 0; !bad && extra_headers != NULL && extra_headers[i] != NULL; i++) {
+        const char *colon = strchr(extra_headers[i], ':');
+        bad = has_crlf(extra_headers[i]) || colon == NULL || colon == extra_headers[i] ||
+              colon[1 + strspn(colon + 1, " \t")] == '\0';
+    }
+    if (bad) {
+        resp->outcome = GM_AWS_REJECTED;
+        snprintf(resp->message, sizeof(resp->message),
+                 "bad request: missing target or content type, or a header "
+                 "that is not one line of \"Name: value\" with a value");
+        resp->body = gm_strdup("");
+        return resp->outcome;
+    }
+    if (ensure_credentials(aws, resp->message, sizeof(resp->message)) != 0) {
+        resp->outcome = GM_AWS_AUTH;
+        resp->body = gm_strdup("");
+        return resp->outcome;
+    }
+    const creds_t *cr = &aws->creds;
+    if (has_crlf(cr->access_key) || strchr(cr->access_key, ':') != NULL || has_crlf(cr->secret_key) ||
+        (cr->session_token != NULL && has_crlf(cr->session_token))) {
+        resp->outcome = GM_AWS_AUTH;
+        snprintf(resp->message, sizeof(resp->message), "malformed credentials from %s", aws->source);
+        creds_clear(&aws->creds);
+        aws->have_creds = false;
+        resp->body = gm_strdup("");
+        return resp->outcome;
+    }
+
+    struct curl_slist *h = NULL;
+    h = append_header(h, "Content-Type: %s", content_type);
+    h = append_header(h, "X-Amz-Target: %s", target);
+    h = append_header(h, "Accept: application/json");
+    if (cr->session_token != NULL)
+        h = append_header(h, "X-Amz-Security-Token: %s", cr->session_token);
+    for (size_t i = 0; extra_headers != NULL && extra_headers[i] != NULL; i++)
+        h = append_header(h, "%s", extra_headers[i]);
+    char *userpwd = gm_asprintf("%s:%s", cr->access_key, cr->secret_key);
+
+    buf_t out;
+    resp_headers_t rh;
+    buf_init(&out, MAX_RESPONSE, 0);
+    memset(&rh, 0, sizeof(rh));
+    aws->errbuf[0] = '\0';
+    CURL *c = aws->curl;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, len > 0 ? body : "");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &rh);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    /* Leave nothing in the handle that points at freed memory or at the
+     * secret. */
+    curl_easy_setopt(c, CURLOPT_USERPWD, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+    OPENSSL_cleanse(userpwd, strlen(userpwd));
+    free(userpwd);
+    for (struct curl_slist *l = h; l != NULL; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
+    curl_slist_free_all(h);
+
+    bool too_big = out.too_big;
+    if (too_big) /* a partial body is not one to parse */
+        buf_wipe_free(&out);
+    resp->body = out.data != NULL ? out.data : gm_strdup("");
+    resp->body_len = out.len;
+    resp->retry_after_s = rh.retry_after_s;
+    if (rc != CURLE_OK) {
+        resp->outcome = GM_AWS_RETRY;
+        if (too_big)
+            snprintf(resp->message, sizeof(resp->message), "response larger than %zu MiB", MAX_RESPONSE >> 20);
+        else {
+            const char *m = aws->errbuf[0] != '\0' ? aws->errbuf : curl_easy_strerror(rc);
+            set_message(resp, cr, m, strlen(m));
+        }
+        return resp->outcome;
+    }
+    classify(resp, &rh, cr);
+    if (resp->outcome == GM_AWS_AUTH) {
+        /* Perhaps rotated: walk the chain again at the next call. */
+        creds_clear(&aws->creds);
+        aws->have_creds = false;
+    }
+    return resp->outcome;
+}
+
+void gm_aws_response_clear(gm_aws_response_t *resp)
+{
+    if (resp == NULL)
+        return;
+    free(resp->body);
+    memset(resp, 0, sizeof(*resp));
+}
