@@ -167,7 +167,7 @@ static const opt_t spool_opts[] = {
     {"min_free", OPT_SIZE, CFG(spool.min_free), "64MiB", 0, 1024 * GIB},
     {"retention", OPT_DURATION, CFG(spool.retention_ms), "24h", 0, 90 * DAY},
     {"ledger_retention", OPT_DURATION, CFG(spool.ledger_retention_ms), "35d", HOUR, 400 * DAY},
-    {"ledger_max_entries", OPT_UINT, CFG(spool.ledger_max_entries), "4000000", 1000, 1000000000},
+    {"ledger_max_entries", OPT_UINT, CFG(spool.ledger_max_entries), "2000000", 1000, 1000000000},
     {NULL},
 };
 
@@ -178,6 +178,7 @@ static const opt_t publish_opts[] = {
     {"region", OPT_STRING, CFG(publish.region), .check = check_region},
     {"endpoint", OPT_STRING, CFG(publish.endpoint), .check = check_endpoint},
     {"flush_interval", OPT_DURATION, CFG(publish.flush_interval_ms), "60s", 100, DAY},
+    {"max_backlog_age", OPT_DURATION, CFG(publish.max_backlog_age_ms), "15m", SECOND, 7 * DAY},
     {"log_group", OPT_STRING, CFG(publish.log_group), "/gha-metrics/runs", .check = check_log_group},
     {"dimensions", OPT_CUSTOM, 0, .load = load_dimensions},
     {NULL},

@@ -69,13 +69,19 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     char err[256];
     if (gm_spool_check(app->spool, err, sizeof(err)) != 0)
         json_array_append_new(reasons, json_string("spool cannot take deliveries (disk full or I/O error)"));
-    if (gm_sink_check(app->sink, err, sizeof(err)) != 0)
+    char why[512];
+    int sink = gm_sink_check(app->sink, why, sizeof(why));
+    if (sink < 0)
         json_array_append_new(reasons, json_string("sink not writable"));
 
     json_t *o = json_object();
     int ready = json_array_size(reasons) == 0;
-    json_object_set_new(o, "status", json_string(ready ? "ready" : "unready"));
-    if (ready)
+    /* A backlog waiting for AWS is no reason to stop taking deliveries: they
+     * are safe on disk. It is reported, not failed. */
+    json_object_set_new(o, "status", json_string(!ready ? "unready" : sink > 0 ? "degraded" : "ready"));
+    if (ready && sink > 0)
+        json_array_append_new(reasons, json_string(why));
+    if (json_array_size(reasons) == 0)
         json_decref(reasons);
     else
         json_object_set_new(o, "reasons", reasons);
@@ -168,8 +174,11 @@ static int on_metrics(h2o_handler_t *_self, h2o_req_t *req)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    if (f != NULL)
+    if (f != NULL) {
         render_store(self->app, f);
+        if (self->app->sink->ops->metrics != NULL)
+            self->app->sink->ops->metrics(self->app->sink, f);
+    }
     if (f == NULL || gm_metrics_render(&self->app->metrics, f) != 0) {
         if (f != NULL)
             fclose(f);

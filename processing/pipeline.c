@@ -89,6 +89,8 @@ static int checkpoint(gm_pipeline_t *p, char *err, size_t errlen)
                      gm_checkpoint_save(p->o.checkpoint_dir, &cp, err, errlen) == 0
                  ? 0
                  : -1;
+    if (rc == 0 && sink->ops->confirm != NULL)
+        sink->ops->confirm(sink, cp.sink_mark);
     int64_t now = now_ms();
     if (rc == 0 && now - p->last_compact_ms >= p->o.compact_every_ms) {
         p->last_compact_ms = now;

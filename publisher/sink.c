@@ -1,6 +1,10 @@
 #include "gm/sink.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "gm/alloc.h"
+#include "gm/remote.h"
 
 gm_sink_t *gm_sink_open(const gm_config_t *cfg, char *err, size_t errlen)
 {
@@ -8,10 +12,19 @@ gm_sink_t *gm_sink_open(const gm_config_t *cfg, char *err, size_t errlen)
     case GM_SINK_EMF_FILE:
         return gm_sink_emf_file_open(cfg->publish.file, err, errlen);
     case GM_SINK_CLOUDWATCH:
-    case GM_SINK_EMF_LOGS:
-        break;
+    case GM_SINK_EMF_LOGS: {
+        gm_remote_client_t *c = cfg->publish.sink == GM_SINK_CLOUDWATCH ? gm_cloudwatch_client_new(cfg, err, errlen)
+                                                                        : gm_logs_client_new(cfg, err, errlen);
+        if (c == NULL)
+            return NULL;
+        /* Beside the spool: the outbox is part of the same durable state. */
+        char *dir = gm_asprintf("%s/publish-%s", cfg->spool.dir, c->name);
+        gm_sink_t *s = gm_remote_sink_open(cfg, dir, c, err, errlen);
+        free(dir);
+        return s;
     }
-    snprintf(err, errlen, "%s: publish.sink: this sink is not available in this build yet", cfg->path);
+    }
+    snprintf(err, errlen, "%s: publish.sink: unknown sink", cfg->path);
     return NULL;
 }
 

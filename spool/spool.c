@@ -54,6 +54,8 @@ struct gm_spool {
     int dir_dirty;        /* a segment was created: its directory entry needs a sync */
     int force_rotate;     /* after a failed sync, never append to that file again */
     uint64_t appended_seq, synced_seq;
+    uint64_t sync_failures_seq; /* the last sync batch that failed */
+    uint64_t flushed_seq;       /* covered by the last successful gm_spool_flush */
     gm_spool_pos_t append_pos, synced_pos;
     gm_spool_waiter_t *wait_head, *wait_tail;
     int64_t free_checked_ms;
@@ -337,6 +339,11 @@ static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
     return 0;
 }
 
+int gm_spool_append_nowait(gm_spool_t *s, const gm_spool_entry_t *e, char *err, size_t errlen)
+{
+    return gm_spool_append(s, e, NULL, err, errlen);
+}
+
 int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t *w, char *err, size_t errlen)
 {
     size_t plen = gm_spool_entry_size(e);
@@ -368,13 +375,16 @@ int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t 
     s->active_size += flen;
     seg_find(s, s->active)->size = s->active_size;
     s->append_pos = (gm_spool_pos_t){s->active, s->active_size};
-    w->_seq = ++s->appended_seq;
-    w->_next = NULL;
-    if (s->wait_tail != NULL)
-        s->wait_tail->_next = w;
-    else
-        s->wait_head = w;
-    s->wait_tail = w;
+    ++s->appended_seq;
+    if (w != NULL) {
+        w->_seq = s->appended_seq;
+        w->_next = NULL;
+        if (s->wait_tail != NULL)
+            s->wait_tail->_next = w;
+        else
+            s->wait_head = w;
+        s->wait_tail = w;
+    }
     s->st.appended++;
     s->st.pending++;
     s->st.pending_bytes += flen;
@@ -460,6 +470,8 @@ static void *sync_main(void *arg)
         } else {
             done = NULL;
         }
+        if (!ok)
+            s->sync_failures_seq = target;
         pthread_cond_broadcast(&s->read_cond);
         pthread_mutex_unlock(&s->lock);
 
@@ -549,6 +561,78 @@ int gm_spool_wait(gm_spool_t *s, gm_spool_pos_t pos, int timeout_ms)
     return rc;
 }
 
+int gm_spool_flush(gm_spool_t *s, gm_spool_pos_t *end, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t target = s->appended_seq;
+    gm_spool_pos_t pos = s->append_pos;
+    while (s->synced_seq < target && s->running && !s->stopping)
+        pthread_cond_wait(&s->read_cond, &s->lock);
+    int ok = 1;
+    if (s->synced_seq < target) {
+        /* No sync thread (not started, or stopping): sync here. */
+        ok = fdatasync(s->active_fd) == 0;
+        if (ok) {
+            s->synced_seq = target;
+            s->synced_pos = pos;
+        }
+    }
+    /* A failed sync since the last flush may have lost any append since. */
+    if (s->sync_failures_seq > s->flushed_seq)
+        ok = 0;
+    if (ok)
+        s->flushed_seq = target;
+    else
+        s->flushed_seq = s->sync_failures_seq; /* report each failure once */
+    pthread_mutex_unlock(&s->lock);
+    if (!ok) {
+        snprintf(err, errlen, "%s: sync failed", s->dir);
+        return -1;
+    }
+    *end = pos;
+    return 0;
+}
+
+int64_t gm_spool_cut(const char *dir, gm_spool_pos_t to, char *err, size_t errlen)
+{
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    size_t n = 0;
+    uint64_t *list = list_segments(dirfd, &n);
+    int64_t removed = 0;
+    for (size_t i = 0; i < n && removed >= 0; i++) {
+        char name[32];
+        struct stat st;
+        seg_name(name, sizeof(name), list[i]);
+        if (list[i] < to.segment || fstatat(dirfd, name, &st, 0) != 0)
+            continue;
+        if (list[i] > to.segment) {
+            if (unlinkat(dirfd, name, 0) == 0)
+                removed += st.st_size;
+        } else if ((uint64_t)st.st_size > to.offset) {
+            int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || ftruncate(fd, (off_t)to.offset) != 0 || fdatasync(fd) != 0) {
+                snprintf(err, errlen, "%s/%s: cannot cut: %s", dir, name, strerror(errno));
+                removed = -1;
+            } else {
+                removed += st.st_size - (off_t)to.offset;
+            }
+            if (fd >= 0)
+                close(fd);
+        }
+    }
+    if (removed > 0)
+        (void)fsync(dirfd);
+    free(list);
+    close(dirfd);
+    return removed;
+}
+
 void gm_spool_wake(gm_spool_t *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -592,9 +676,17 @@ static int read_frame(void *arg, uint64_t offset, uint64_t next, const uint8_t *
 long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read_cb cb, void *ctx, char *err,
                    size_t errlen)
 {
+    return gm_spool_read_until(s, pos, (gm_spool_pos_t){UINT64_MAX, UINT64_MAX}, max, cb, ctx, err, errlen);
+}
+
+long gm_spool_read_until(gm_spool_t *s, gm_spool_pos_t *pos, gm_spool_pos_t limit, size_t max, gm_spool_read_cb cb,
+                         void *ctx, char *err, size_t errlen)
+{
     pthread_mutex_lock(&s->lock);
     gm_spool_pos_t synced = s->synced_pos;
     pthread_mutex_unlock(&s->lock);
+    if (pos_before(limit, synced))
+        synced = limit; /* a limit is a frame boundary the caller was given */
 
     read_ctx_t rc = {s, pos, max, 0, cb, ctx, 0};
     while (!rc.stopped && pos_before(*pos, synced)) {
@@ -614,10 +706,10 @@ long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read
                 return -1;
             }
         }
-        uint64_t limit = pos->segment == synced.segment ? synced.offset : UINT64_MAX;
+        uint64_t end = pos->segment == synced.segment ? synced.offset : UINT64_MAX;
         gm_segment_scan_t scan;
-        if (gm_segment_scan(s->read_fd, pos->offset, limit, s->opts.max_record, read_frame, &rc, &scan, err,
-                            errlen) != 0)
+        if (gm_segment_scan(s->read_fd, pos->offset, end, s->opts.max_record, read_frame, &rc, &scan, err, errlen) !=
+            0)
             return -1;
         if (scan.corrupt > 0 || scan.torn_bytes > 0) {
             pthread_mutex_lock(&s->lock);
@@ -629,7 +721,7 @@ long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read
         if (pos->segment < synced.segment)
             *pos = (gm_spool_pos_t){pos->segment + 1, 0};
         else
-            pos->offset = limit; /* everything synced in the active segment is read */
+            pos->offset = end; /* everything synced in the active segment is read */
     }
     return (long)rc.consumed;
 }

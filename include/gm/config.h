@@ -74,7 +74,7 @@ typedef struct {
         uint64_t min_free;          /* default 64 MiB: refuse deliveries (503) when the disk has less */
         uint64_t retention_ms;      /* default 24h: keep processed segments for replay */
         uint64_t ledger_retention_ms; /* default 35d: how long a delivery id or run attempt is remembered */
-        unsigned ledger_max_entries;  /* default 4,000,000 (about 24 bytes each in memory) */
+        unsigned ledger_max_entries;  /* default 2,000,000: 64 MiB of table at the bound (32 bytes an entry) */
     } spool;
 
     struct {
@@ -84,6 +84,7 @@ typedef struct {
         char *region;               /* NULL = from the environment */
         char *endpoint;             /* NULL = AWS's */
         uint64_t flush_interval_ms; /* default 60s */
+        uint64_t max_backlog_age_ms; /* default 15m: /readyz says "degraded" past it */
         char *log_group;            /* default "/gha-metrics/runs" */
         gm_dimset_t *dimensions;    /* default [[Repository, Workflow], [Repository], [Team], []] */
         size_t dimension_count;

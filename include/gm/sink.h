@@ -11,6 +11,7 @@
 #define GM_SINK_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -26,7 +27,8 @@ typedef struct {
                  size_t errlen);
     /* Pushes buffered records out. Returns 0 / -1. */
     int (*flush)(gm_sink_t *self, char *err, size_t errlen);
-    /* Readiness: 0 when the sink can take records now, else -1 and why. */
+    /* Readiness: 0 when the sink can take records now; 1 when it can but is
+     * degraded (a backlog waiting for AWS), with why; -1 when it cannot. */
     int (*check)(gm_sink_t *self, char *err, size_t errlen);
     /* Makes everything written so far durable and returns a mark of that
      * point (a new JSON object the caller owns), or NULL with the reason.
@@ -36,6 +38,12 @@ typedef struct {
      * mark, so that records processed again after a crash are not doubled.
      * Returns 0 (with the bytes or records discarded in *dropped) or -1. */
     int (*rollback)(gm_sink_t *self, const json_t *mark, uint64_t *dropped, char *err, size_t errlen);
+    /* The checkpoint holding `mark` is saved: what the mark covers will never
+     * be produced again, so it may leave the process (sinks that forward
+     * records send nothing past the last confirmed mark). May be NULL. */
+    void (*confirm)(gm_sink_t *self, const json_t *mark);
+    /* Appends the sink's own Prometheus series. May be NULL. */
+    void (*metrics)(gm_sink_t *self, FILE *f);
     /* Reopens files after log rotation (SIGHUP). May be NULL. */
     int (*reopen)(gm_sink_t *self, char *err, size_t errlen);
     void (*destroy)(gm_sink_t *self);

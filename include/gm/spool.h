@@ -85,6 +85,20 @@ void gm_spool_close(gm_spool_t *s);
  * is left half-written; w is not queued and will not be called). */
 int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t *w, char *err, size_t errlen);
 
+/* Blocks until everything appended before the call is synced, and returns
+ * the position just past it. Returns 0, or -1 when a sync failed (the spool
+ * moved to a new segment; the caller may retry). For callers that append
+ * without waiters of their own (gm_spool_append_nowait). */
+int gm_spool_flush(gm_spool_t *s, gm_spool_pos_t *end, char *err, size_t errlen);
+
+/* Appends without a waiter: durability comes from a later gm_spool_flush. */
+int gm_spool_append_nowait(gm_spool_t *s, const gm_spool_entry_t *e, char *err, size_t errlen);
+
+/* Before gm_spool_open: cuts the spool in `dir` back to `to` (the segment
+ * file is truncated there, later segments removed), because what follows it
+ * will be written again. Returns the bytes removed, or -1 with the reason. */
+int64_t gm_spool_cut(const char *dir, gm_spool_pos_t to, char *err, size_t errlen);
+
 /* Reader. gm_spool_wait blocks up to timeout_ms for synced frames after pos
  * (or until gm_spool_wake); returns 1 when there are some. */
 int gm_spool_wait(gm_spool_t *s, gm_spool_pos_t pos, int timeout_ms);
@@ -97,6 +111,10 @@ void gm_spool_wake(gm_spool_t *s);
 typedef int (*gm_spool_read_cb)(void *ctx, const gm_spool_entry_t *e);
 long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read_cb cb, void *ctx, char *err,
                    size_t errlen);
+
+/* gm_spool_read that stops at `limit` as well as at the synced end. */
+long gm_spool_read_until(gm_spool_t *s, gm_spool_pos_t *pos, gm_spool_pos_t limit, size_t max, gm_spool_read_cb cb,
+                         void *ctx, char *err, size_t errlen);
 
 /* Everything before `done` is processed (and checkpointed): count it out of
  * the pending figures and delete released segments past the retention. */
