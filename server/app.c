@@ -32,6 +32,25 @@ static void claim_recovered(void *ctx, const gm_spool_entry_t *e)
     gm_ledger_claim(ledger, gm_ledger_key_delivery(e->delivery, e->delivery_len), e->received_at_ms);
 }
 
+/* A new spool: record where the sink stands before anything is processed.
+ * Without it, a crash before the pipeline's first checkpoint would find no
+ * mark to cut the sink back to, and the replay would write its records a
+ * second time. */
+static int first_checkpoint(gm_app_t *app, gm_checkpoint_t *cp, char *err, size_t errlen)
+{
+    json_t *mark = app->sink->ops->commit(app->sink, err, errlen);
+    if (mark == NULL)
+        return -1;
+    json_decref(cp->sink_mark);
+    cp->sink_mark = mark;
+    if (gm_ledger_sync(app->ledger, &cp->ledger_generation, &cp->ledger_size, err, errlen) != 0 ||
+        gm_checkpoint_save(app->cfg->spool.dir, cp, err, errlen) != 0)
+        return -1;
+    if (app->sink->ops->confirm != NULL)
+        app->sink->ops->confirm(app->sink, mark);
+    return 0;
+}
+
 gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
 {
     gm_app_t *app = gm_calloc(1, sizeof(*app));
@@ -61,6 +80,7 @@ gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
         .dir = cfg->spool.dir,
         .segment_bytes = cfg->spool.segment_bytes,
         .min_free_bytes = cfg->spool.min_free,
+        .reserve_bytes = 1u << 20, /* the ledger log and checkpoint share the file system */
         .max_record = (uint32_t)(cfg->webhook.max_body + FRAME_OVERHEAD),
         .retention_ms = (int64_t)cfg->spool.retention_ms,
     };
@@ -75,6 +95,8 @@ gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
                 " corrupt frames skipped",
                 st.recovered, st.torn_bytes, st.corrupt);
     app->processor = (gm_processor_t){.cfg = cfg, .sink = app->sink, .metrics = &app->metrics, .ledger = app->ledger};
+    if (fresh && first_checkpoint(app, &cp, err, errlen) != 0)
+        goto Error;
     app->start_checkpoint = cp;
     return app;
 Error:

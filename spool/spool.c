@@ -28,6 +28,13 @@ const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1
                                                                  10000, 25000, 100000, 500000, 2000000};
 
 #define FREE_CHECK_INTERVAL_MS 100
+/* Kept free below min_free whatever it is set to: the ledger log and the
+ * checkpoint live on the same file system, and if appends took the last page
+ * no checkpoint could be written, so no processed segment could be deleted,
+ * and the spool would never make room again. */
+#define BOOKKEEPING_RESERVE (1u << 20)
+/* /readyz says ready only with room for a delivery of this size. */
+#define READY_HEADROOM (64u << 10)
 
 typedef struct {
     uint64_t segment;
@@ -307,16 +314,17 @@ static int rotate_locked(gm_spool_t *s, char *err, size_t errlen)
 static int enough_space_locked(gm_spool_t *s, uint64_t need, char *err, size_t errlen)
 {
     int64_t now = now_ms();
-    if (now - s->free_checked_ms >= FREE_CHECK_INTERVAL_MS || s->free_bytes < s->opts.min_free_bytes + need) {
+    uint64_t reserve = s->opts.min_free_bytes + s->opts.reserve_bytes;
+    if (now - s->free_checked_ms >= FREE_CHECK_INTERVAL_MS || s->free_bytes < reserve + need) {
         struct statvfs vfs;
         if (fstatvfs(s->dirfd, &vfs) == 0) {
             s->free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
             s->free_checked_ms = now;
         }
     }
-    if (s->free_bytes < s->opts.min_free_bytes + need) {
+    if (s->free_bytes < reserve + need) {
         snprintf(err, errlen, "%s: %" PRIu64 " bytes free, keeping %" PRIu64 " in reserve", s->dir, s->free_bytes,
-                 s->opts.min_free_bytes);
+                 reserve);
         return 0;
     }
     s->free_bytes -= need;
@@ -788,7 +796,9 @@ int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->lock);
     s->free_checked_ms = 0; /* force a fresh look */
-    int space = enough_space_locked(s, 0, err, errlen);
+    int space = enough_space_locked(s, READY_HEADROOM, err, errlen);
+    if (space)
+        s->free_bytes += READY_HEADROOM; /* only looked: nothing was written */
     int recent = !s->st.writable && now_ms() - s->failed_ms < FAILURE_HOLD_MS;
     if (space && !recent)
         s->st.writable = 1;

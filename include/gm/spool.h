@@ -40,6 +40,7 @@ typedef struct {
     uint64_t min_free_bytes; /* refuse appends when the file system has less free */
     uint32_t max_record;     /* largest payload a frame may hold (for reading) */
     int64_t retention_ms;    /* keep processed segments this long; 0 = delete at once */
+    uint64_t reserve_bytes;  /* kept free on top of min_free for the bookkeeping files beside the spool */
 } gm_spool_opts_t;
 
 typedef struct gm_spool_waiter gm_spool_waiter_t;
