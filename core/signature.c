@@ -1,5 +1,7 @@
 #include "gm/signature.h"
 
+#include "gm/util.h"
+
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -30,17 +32,6 @@ void gm_sig_sign(const unsigned char *key, size_t keylen, const void *body, size
     out[71] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gm_sig_verify(const gm_secret_t *secrets, size_t count, const char *header, size_t header_len, const void *body,
                   size_t len)
 {
@@ -49,7 +40,7 @@ int gm_sig_verify(const gm_secret_t *secrets, size_t count, const char *header, 
     /* Decode the claimed MAC once; the comparison is then on raw bytes. */
     unsigned char claimed[32];
     for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(header[7 + 2 * i]), lo = hexval(header[8 + 2 * i]);
+        int hi = gm_hexval((unsigned char)header[7 + 2 * i]), lo = gm_hexval((unsigned char)header[8 + 2 * i]);
         if (hi < 0 || lo < 0)
             return -1;
         claimed[i] = (unsigned char)(hi << 4 | lo);

@@ -9,17 +9,7 @@
 #include "gm/alloc.h"
 #include "gm/emf.h"
 #include "gm/payload.h"
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "gm/util.h"
 
 static char *urldecode(const unsigned char *src, size_t n, size_t *out_len)
 {
@@ -29,8 +19,8 @@ static char *urldecode(const unsigned char *src, size_t n, size_t *out_len)
         if (src[i] == '+') {
             out[o++] = ' ';
         } else if (src[i] == '%') {
-            int hi = i + 2 < n ? hexval(src[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(src[i + 2]) : -1;
+            int hi = i + 2 < n ? gm_hexval(src[i + 1]) : -1;
+            int lo = i + 2 < n ? gm_hexval(src[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;

@@ -40,6 +40,7 @@
 #include "gm/alloc.h"
 #include "gm/frame.h"
 #include "gm/segment.h"
+#include "gm/util.h"
 
 #define HOUR_MS INT64_C(3600000)
 #define INITIAL_SLOTS 1024u
@@ -524,22 +525,6 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-    while (len > 0) {
-        ssize_t w = pwrite(fd, buf, len, (off_t)off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* Entries are laid out in their frames directly: entry j of a run of
  * frames sits at entry_at(buf, j), and seal_frames() then fills in the
  * version bytes and headers. */
@@ -613,7 +598,7 @@ int gm_ledger_sync(gm_ledger_t *l, uint64_t *generation, uint64_t *size, char *e
     int rc = tail_dirty ? ftruncate(fd, (off_t)off) : 0;
     if (rc == 0) {
         what = "write";
-        rc = pwrite_all(fd, buf, len, off);
+        rc = gm_pwrite_all(fd, buf, len, off);
     }
     if (rc == 0) {
         what = "fdatasync";
@@ -690,7 +675,7 @@ int gm_ledger_compact(gm_ledger_t *l, int64_t now_ms, uint64_t *generation, uint
     int rc = fd < 0 ? -1 : 0;
     if (rc == 0) {
         what = "write";
-        rc = pwrite_all(fd, buf, len, 0);
+        rc = gm_pwrite_all(fd, buf, len, 0);
     }
     if (rc == 0) {
         what = "fsync";

@@ -23,6 +23,7 @@
 
 #include "gm/alloc.h"
 #include "gm/segment.h"
+#include "gm/util.h"
 
 const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1000,   2500,   5000,
                                                                  10000, 25000, 100000, 500000, 2000000};
@@ -331,22 +332,6 @@ static int enough_space_locked(gm_spool_t *s, uint64_t need, char *err, size_t e
     return 1;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
-{
-    while (len > 0) {
-        ssize_t w = pwrite(fd, buf, len, (off_t)offset);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-        offset += (uint64_t)w;
-    }
-    return 0;
-}
-
 int gm_spool_append_nowait(gm_spool_t *s, const gm_spool_entry_t *e, char *err, size_t errlen)
 {
     return gm_spool_append(s, e, NULL, err, errlen);
@@ -371,7 +356,7 @@ int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t 
     if ((s->force_rotate || (s->active_size > 0 && s->active_size + flen > s->opts.segment_bytes)) &&
         rotate_locked(s, err, errlen) != 0)
         goto Failed;
-    if (write_all(s->active_fd, frame, flen, s->active_size) != 0) {
+    if (gm_pwrite_all(s->active_fd, frame, flen, s->active_size) != 0) {
         int saved = errno;
         /* Leave no partial frame behind: the next append starts clean, and a
          * restart would cut it anyway. */
