@@ -90,17 +90,37 @@ static json_t *jstr(const char *s)
 }
 
 /* A dimension value, cut to CloudWatch's limit on a UTF-8 boundary. */
-static json_t *dim_value(const char *s)
+/* CloudWatch accepts only printable ASCII in dimension values (at most
+ * 1,024, not all blank): each other character becomes one '?', so that a
+ * workflow named in any language still gets its series rather than a
+ * refused request. The name as written stays in the line's properties. */
+static char *ascii_dimension(const char *s)
 {
     size_t n = strlen(s);
-    if (n <= GM_EMF_DIM_VALUE_MAX)
-        return jstr(s);
-    n = GM_EMF_DIM_VALUE_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--; /* s[n] continues a character: cut before that character */
-    char *cut = gm_strndup(s, n);
-    json_t *j = jstr(cut);
-    free(cut);
+    char *out = gm_malloc((n < GM_EMF_DIM_VALUE_MAX ? n : GM_EMF_DIM_VALUE_MAX) + 1);
+    size_t o = 0;
+    int blank = 1;
+    for (size_t i = 0; i < n && o < GM_EMF_DIM_VALUE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80 && (c & 0xC0) == 0x80)
+            continue; /* a continuation byte: its character was counted */
+        char a = c >= 0x20 && c < 0x7F ? (char)c : '?';
+        blank &= a == ' ';
+        out[o++] = a;
+    }
+    out[o] = '\0';
+    if (blank) {
+        free(out);
+        return gm_strdup("unknown");
+    }
+    return out;
+}
+
+static json_t *dim_value(const char *s)
+{
+    char *v = ascii_dimension(s);
+    json_t *j = jstr(v);
+    free(v);
     return j;
 }
 
@@ -199,7 +219,10 @@ char *gm_emf_format(const gm_record_t *r, const gm_emf_opts_t *opts)
 
     /* Dimension values. */
     json_object_set_new(root, "Repository", dim_value(r->repository != NULL ? r->repository : "unknown"));
-    json_object_set_new(root, "Workflow", dim_value(r->workflow != NULL ? r->workflow : "unknown"));
+    const char *workflow = r->workflow != NULL ? r->workflow : "unknown";
+    json_object_set_new(root, "Workflow", dim_value(workflow));
+    if (strcmp(json_string_value(json_object_get(root, "Workflow")), workflow) != 0)
+        json_object_set_new(root, "WorkflowName", jstr(workflow));
     if (team != NULL)
         json_object_set_new(root, "Team", dim_value(team));
 

@@ -569,18 +569,33 @@ Test(emf, runner_os_and_billing)
 
 /* ------------------------------------------------------------- strings */
 
-Test(emf, utf8_kept_as_is)
+/* CloudWatch takes only printable ASCII in a dimension value: one '?' per
+ * other character there, the name as written kept as a property. */
+Test(emf, non_ascii_dimension_values_become_ascii_and_the_name_stays)
 {
     gm_record_t r;
     from_fixture("workflow_job.completed.1.json", "workflow_job", &r);
     free(r.workflow);
-    r.workflow = gm_strdup("Tëst ✓ \"quoted\"");
+    r.workflow = gm_strdup("T\xc3\xabst \xe2\x9c\x93 \"quoted\"\t");
     gm_emf_opts_t o = default_opts();
     char *raw;
     json_t *j = emit(&r, &o, &raw);
-    cr_expect_not_null(strstr(raw, "\"Workflow\":\"Tëst ✓ \\\"quoted\\\"\""), "%s", raw);
-    expect_str(j, "Workflow", "Tëst ✓ \"quoted\"");
+    expect_str(j, "Workflow", "T?st ? \"quoted\"?");
+    expect_str(j, "WorkflowName", "T\xc3\xabst \xe2\x9c\x93 \"quoted\"\t");
     free(raw);
+    json_decref(j);
+
+    /* A plain name has no second copy; a blank one is "unknown". */
+    free(r.workflow);
+    r.workflow = gm_strdup("CI");
+    j = emit(&r, &o, NULL);
+    expect_str(j, "Workflow", "CI");
+    cr_expect_null(json_object_get(j, "WorkflowName"));
+    json_decref(j);
+    free(r.workflow);
+    r.workflow = gm_strdup("   ");
+    j = emit(&r, &o, NULL);
+    expect_str(j, "Workflow", "unknown");
     json_decref(j);
     gm_record_clear(&r);
 }
@@ -602,7 +617,8 @@ Test(emf, long_dimension_values_are_cut)
 {
     gm_record_t r;
     from_fixture("workflow_job.completed.1.json", "workflow_job", &r);
-    /* 1023 ASCII bytes then a 3-byte character: cut before it. */
+    /* 1023 ASCII bytes then 3-byte characters: the first becomes the
+     * 1,024th character ('?'), the rest are cut. */
     char *name = gm_malloc(1023 + 3 * 10 + 1);
     memset(name, 'a', 1023);
     char *p = name + 1023;
@@ -615,8 +631,9 @@ Test(emf, long_dimension_values_are_cut)
     json_t *j = emit(&r, &o, NULL);
     const char *w = json_string_value(json_object_get(j, "Workflow"));
     cr_assert_not_null(w);
-    cr_expect_eq(strlen(w), 1023);
+    cr_expect_eq(strlen(w), 1024);
     cr_expect_eq(strncmp(w, name, 1023), 0);
+    cr_expect_eq(w[1023], '?');
     json_decref(j);
 
     /* Exactly 1024 ASCII bytes stay whole. */
