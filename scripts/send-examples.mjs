@@ -63,8 +63,19 @@ if (!secret) {
 // ---- the examples
 const require = createRequire(import.meta.url);
 const index = JSON.parse(readFileSync(require.resolve("@octokit/webhooks-examples/api.github.com/index.json"), "utf8"));
+// The service records each run or job attempt once (a redelivery or a second
+// copy is not counted again), and GitHub's examples share their ids. So each
+// example gets run and job ids of its own, fresh on every invocation: every
+// completed example makes a record, every time the script runs.
+let nextId = Date.now() * 100;
+const freshIds = (event, payload) => {
+  const copy = structuredClone(payload);
+  if (copy.workflow_run) copy.workflow_run.id = ++nextId;
+  if (copy.workflow_job) Object.assign(copy.workflow_job, { id: ++nextId, run_id: ++nextId });
+  return copy;
+};
 const deliveries = ["ping", "workflow_run", "workflow_job"].flatMap((event) =>
-  index.find((e) => e.name === event).examples.map((payload) => ({ event, payload })));
+  index.find((e) => e.name === event).examples.map((payload) => ({ event, payload: freshIds(event, payload) })));
 
 // ---- where the EMF file stood before
 const emf = opts.emf;
