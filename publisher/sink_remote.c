@@ -347,6 +347,10 @@ static int drain_inflight(remote_t *r)
     remove_tree(r->inflight_dir);
     (void)fsync_dir(r->dir);
     r->cursor = covered;
+    /* After a restart the client holds nothing yet: reading resumes past what
+     * the resent requests covered, not from the cursor they started at. */
+    if (pos_before(r->pending_end, covered))
+        r->pending_end = covered;
     /* Sent and acknowledged: the outbox segments before it can go. */
     gm_spool_release(r->outbox, covered, r->pending_lines, now_ms());
     r->pending_lines = 0;
