@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "gm/pipeline.h"
 
 #include <pthread.h>
@@ -140,6 +141,7 @@ static int pass(gm_pipeline_t *p, int force)
 static void *pipeline_main(void *arg)
 {
     gm_pipeline_t *p = arg;
+    pthread_setname_np(pthread_self(), "gm-pipeline");
     int backoff = 0;
     while (!atomic_load(&p->stopping)) {
         int r = pass(p, 0);

@@ -409,6 +409,7 @@ static int on_line(void *ctx, const gm_spool_entry_t *e)
 static void *publisher_main(void *arg)
 {
     remote_t *r = arg;
+    pthread_setname_np(pthread_self(), "gm-publish");
     char err[512];
     int64_t holding_since = 0; /* when the client got its oldest unsent line */
     if (drain_inflight(r) != 0)

@@ -4,6 +4,7 @@
  * configured listener; the sockets share their port through SO_REUSEPORT,
  * so the kernel spreads connections and no thread hands work to another.
  * The main thread only waits for signals. */
+#define _GNU_SOURCE
 #include "gm/server.h"
 
 #include <arpa/inet.h>
@@ -177,6 +178,9 @@ static void *loop_main(void *arg)
     loop_t *loop = arg;
     gm_server_t *s = loop->server;
     gm_app_t *app = s->app;
+    char name[16];
+    snprintf(name, sizeof(name), "gm-loop-%u", loop->index);
+    pthread_setname_np(pthread_self(), name);
 
     h2o_context_init(&loop->ctx, h2o_evloop_create(), &s->globalconf);
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->wake, on_wake);

@@ -400,6 +400,7 @@ Exit:
 static void *sync_main(void *arg)
 {
     gm_spool_t *s = arg;
+    pthread_setname_np(pthread_self(), "gm-sync");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (s->appended_seq == s->synced_seq && !s->stopping)
