@@ -48,11 +48,14 @@ char *gm_strdup(const char *s)
     return p;
 }
 
+/* Reads at most n bytes, so s may be a slice of a larger buffer. */
 char *gm_strndup(const char *s, size_t n)
 {
-    char *p = strndup(s, n);
-    if (p == NULL)
-        oom();
+    const char *nul = memchr(s, '\0', n);
+    size_t len = nul != NULL ? (size_t)(nul - s) : n;
+    char *p = gm_malloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
     return p;
 }
 

@@ -63,7 +63,11 @@ static int logs_add(gm_remote_client_t *c, const char *line, size_t len, int64_t
         self->cap = self->cap ? self->cap * 2 : 256;
         self->events = gm_realloc(self->events, self->cap * sizeof(*self->events));
     }
-    self->events[self->count++] = (event_t){t, self->seq++, gm_strndup(line, len), len};
+    /* The line is a slice of a frame buffer, not a C string: copy by length. */
+    char *message = gm_malloc(len + 1);
+    memcpy(message, line, len);
+    message[len] = '\0';
+    self->events[self->count++] = (event_t){t, self->seq++, message, len};
     self->bytes += len + EVENT_OVERHEAD;
     return 0;
 }

@@ -12,6 +12,7 @@ void *gm_malloc(size_t n);
 void *gm_calloc(size_t count, size_t size);
 void *gm_realloc(void *p, size_t n);
 char *gm_strdup(const char *s);
+/* At most n bytes of s (which need not be NUL-terminated within them). */
 char *gm_strndup(const char *s, size_t n);
 /* printf into a new string. */
 char *gm_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
