@@ -629,6 +629,19 @@ static void remote_metrics(gm_sink_t *s, FILE *f)
      * $0.01) and, for logs, per GB ingested (about $0.50): an estimate of what
      * this process has spent, for comparing configurations. */
     double cost = r->requests_ok * 0.01 / 1000.0 + (strcmp(n, "emf-logs") == 0 ? r->bytes_sent * 0.50 / 1e9 : 0);
+    if (r->client->series != NULL) {
+        /* The series cost is per month, at the first tier's $0.30 per
+         * custom metric: what these series cost while they keep reporting. */
+        size_t series = r->client->series(r->client);
+        fprintf(f,
+                "# HELP gha_metrics_publish_series Distinct CloudWatch series (custom metrics) this process has sent.\n"
+                "# TYPE gha_metrics_publish_series gauge\n"
+                "gha_metrics_publish_series{sink=\"%s\"} %zu\n"
+                "# HELP gha_metrics_publish_series_cost_usd_per_month Estimated monthly cost of those series ($0.30 each).\n"
+                "# TYPE gha_metrics_publish_series_cost_usd_per_month gauge\n"
+                "gha_metrics_publish_series_cost_usd_per_month{sink=\"%s\"} %.2f\n",
+                n, series, n, series * 0.30);
+    }
     fprintf(f,
             "# HELP gha_metrics_publish_estimated_cost_usd_total Estimated AWS request and ingestion cost of what was sent.\n"
             "# TYPE gha_metrics_publish_estimated_cost_usd_total counter\n"

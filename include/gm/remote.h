@@ -50,6 +50,9 @@ struct gm_remote_client {
     int (*split)(const char *body, char **first, char **second);
     /* Items in a body (for counting what a request carried). */
     size_t (*count)(const char *body);
+    /* Distinct series sent so far (CloudWatch bills each namespace + metric
+     * + dimension values as a custom metric), or NULL when not applicable. */
+    size_t (*series)(gm_remote_client_t *c);
     void (*destroy)(gm_remote_client_t *c);
 };
 

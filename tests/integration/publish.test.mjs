@@ -197,6 +197,10 @@ describe("CloudWatch publishing (publish.sink: cloudwatch)", () => {
       { ok: 1, failed: 0, datums: raw.length, bytes, retries: 0, throttles: 0, auth: 0, dead: 0, events: 0 },
     );
     assert.ok(Math.abs(pm.cost - 0.01 / 1000) < 1e-9, `estimated cost of one PutMetricData: ${pm.cost}`);
+    // Each distinct namespace + metric + dimension values is a billed custom metric.
+    const series = new Set(aws.datums().map((d) => JSON.stringify([d.namespace, d.metricName, d.dimensionList])));
+    assert.equal(pm.series, series.size, `series: ${pm.series}, distinct in what AWS accepted: ${series.size}`);
+    assert.ok(Math.abs(pm.seriesCost - series.size * 0.3) < 0.006, `series cost ${pm.seriesCost}`);
     await wait(async () => (await publishMetrics(srv)).backlog_age === 0, "backlog age 0");
     assert.equal((await readyz(srv)).json.status, "ready");
     assert.ok(pm.has("gha_metrics_publish_outbox_bytes"));

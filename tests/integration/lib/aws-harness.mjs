@@ -338,6 +338,8 @@ export async function publishMetrics(srv, sink = srv.config.publish.sink) {
     dead_letters: m.get("gha_metrics_publish_dead_letters_total", s),
     backlog_age: m.get("gha_metrics_publish_backlog_age_seconds", s),
     cost: m.get("gha_metrics_publish_estimated_cost_usd_total", s),
+    series: m.get("gha_metrics_publish_series", s),
+    seriesCost: m.get("gha_metrics_publish_series_cost_usd_per_month", s),
     outbox_bytes: m.get("gha_metrics_publish_outbox_bytes", s),
     errors: (code) => m.get("gha_metrics_publish_errors_total", { ...s, code }),
     has: (name) => m.has(name),
