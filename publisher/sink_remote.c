@@ -51,6 +51,8 @@ typedef struct {
     gm_spool_pos_t cursor;   /* publisher thread only: everything before is in committed requests */
     gm_spool_pos_t pending_end; /* publisher thread only: read into the client up to here */
     uint64_t pending_lines;     /* publisher thread only: lines read since the last release */
+    char **held;                /* publisher thread only: bodies taken from the client, not yet committed */
+    size_t nheld;
 
     /* Figures (lock). */
     uint64_t requests_ok, requests_failed, retries, throttles, auth_errors, items_sent, bytes_sent, dead_letters;
@@ -358,20 +360,25 @@ static int drain_inflight(remote_t *r)
 }
 
 /* Turns what the client holds into request files and commits them, with the
- * position they cover, by one rename. */
+ * position they cover, by one rename. Bodies taken from the client stay held
+ * until that rename succeeds, so a failed write (a full disk) loses nothing:
+ * the next attempt writes them again, with whatever was read meanwhile. */
 static int commit_requests(remote_t *r, gm_spool_pos_t covered)
 {
+    size_t items;
+    char *body;
+    while ((body = r->client->take(r->client, &items)) != NULL) {
+        r->held = gm_realloc(r->held, (r->nheld + 1) * sizeof(*r->held));
+        r->held[r->nheld++] = body;
+    }
     remove_tree(r->inflight_tmp);
     if (mkdir(r->inflight_tmp, 0750) != 0)
         return -1;
-    size_t items, seq = 0;
-    char *body;
     int rc = 0;
-    while (rc == 0 && (body = r->client->take(r->client, &items)) != NULL) {
-        char *path = gm_asprintf("%s/req-%08zu.json", r->inflight_tmp, seq++);
-        rc = write_file(path, body, strlen(body));
+    for (size_t i = 0; rc == 0 && i < r->nheld; i++) {
+        char *path = gm_asprintf("%s/req-%08zu.json", r->inflight_tmp, i);
+        rc = write_file(path, r->held[i], strlen(r->held[i]));
         free(path);
-        free(body);
     }
     json_t *o = pos_json(covered);
     char *text = json_dumps(o, JSON_COMPACT), *cpath = gm_asprintf("%s/cursor.json", r->inflight_tmp);
@@ -383,7 +390,12 @@ static int commit_requests(remote_t *r, gm_spool_pos_t covered)
     if (rc == 0 && (fsync_dir(r->inflight_tmp) != 0 || rename(r->inflight_tmp, r->inflight_dir) != 0 ||
                     fsync_dir(r->dir) != 0))
         rc = -1;
-    return rc;
+    if (rc != 0)
+        return -1;
+    for (size_t i = 0; i < r->nheld; i++)
+        free(r->held[i]);
+    r->nheld = 0;
+    return 0;
 }
 
 /* --- the publisher thread --------------------------------------------------- */
@@ -444,10 +456,10 @@ static void *publisher_main(void *arg)
             r->pending_end = pos;
         }
 
-        int due = r->client->pending(r->client) > 0 &&
-                  (r->client->full(r->client) || stopping ||
-                   now_ms() - holding_since >= (int64_t)r->cfg->publish.flush_interval_ms);
-        int idle_advance = r->client->pending(r->client) == 0 && pos_before(r->cursor, r->pending_end);
+        int holding = r->client->pending(r->client) > 0 || r->nheld > 0;
+        int due = holding && (r->client->full(r->client) || stopping || r->nheld > 0 ||
+                              now_ms() - holding_since >= (int64_t)r->cfg->publish.flush_interval_ms);
+        int idle_advance = !holding && pos_before(r->cursor, r->pending_end);
         if (due || idle_advance) {
             if (commit_requests(r, r->pending_end) != 0) {
                 GM_ERROR("publisher", "%s: cannot write in-flight requests in %s: %s", r->client->name, r->dir,
@@ -463,18 +475,25 @@ static void *publisher_main(void *arg)
             pthread_mutex_unlock(&r->lock);
             continue;
         }
-        if (stopping && r->client->pending(r->client) == 0 && !pos_before(r->cursor, r->pending_end))
+        if (stopping && !holding && !pos_before(r->cursor, r->pending_end))
             break;
+        /* Nothing new to read: sleep until a checkpoint confirms more, or the
+         * held lines' flush falls due, or a second passes. */
+        int64_t wait_ms = 1000;
+        if (holding) {
+            int64_t left = holding_since + (int64_t)r->cfg->publish.flush_interval_ms - now_ms();
+            wait_ms = left < wait_ms ? left : wait_ms;
+        }
         pthread_mutex_lock(&r->lock);
-        if (!r->stopping && !pos_before(r->cursor, r->readable)) {
+        if (!r->stopping && wait_ms > 0 && !pos_before(r->pending_end, r->readable)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000;
+            ts.tv_sec += wait_ms / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&r->cond, &r->lock, &ts);
         }
         pthread_mutex_unlock(&r->lock);
-        if (!pos_before(r->cursor, readable) && r->client->pending(r->client) > 0)
-            usleep(50 * 1000);
     }
 Exit:
     return NULL;
@@ -681,6 +700,9 @@ static void remote_destroy(gm_sink_t *s)
     remote_t *r = (remote_t *)s;
     char err[64];
     remote_flush(s, err, sizeof(err));
+    for (size_t i = 0; i < r->nheld; i++)
+        free(r->held[i]);
+    free(r->held);
     gm_spool_close(r->outbox);
     r->client->destroy(r->client);
     pthread_cond_destroy(&r->cond);
