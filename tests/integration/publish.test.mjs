@@ -461,6 +461,16 @@ describe("CloudWatch publishing (publish.sink: cloudwatch)", () => {
     await sendAll(srv, ds);
     await srv.waitIdle();
     assert.equal(aws.counts().requests, 0, "nothing sent before the flush interval");
+    // While it holds lines for the flush, the publisher sleeps: a spinning
+    // thread would use about a core-second per second here.
+    const cpu = () => {
+      const f = readFileSync(`/proc/${srv.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 10 ms
+    };
+    const before = cpu();
+    await new Promise((r) => setTimeout(r, 3000));
+    const used = cpu() - before;
+    assert.ok(used < 0.6, `the idle server used ${used.toFixed(2)} CPU seconds in 3 s while holding a batch`);
     await srv.stop();
     assertExactlyOnce(aws, expectedDatums(records(ds)), srv, "at shutdown");
     assert.deepEqual(inflightFiles(srv), []);
