@@ -1,0 +1,912 @@
+/* gm_github: the GitHub REST client of the backfill (see gm/github.h).
+ *
+ * One libcurl handle, requests made one at a time (GitHub's secondary limits
+ * prefer serial requests). Every answer's x-ratelimit-* headers update the
+ * stats; the next request first sleeps until `reset` when `remaining` is at
+ * or below the reserve. Rate-limit answers, 5xx and transport errors are
+ * retried, at most MAX_ATTEMPTS sends per call; the clock and the sleep come
+ * from the options so that tests never wait.
+ *
+ * Secrets: the token, the installation token, the JWT and the private key
+ * live in heap strings wiped before they are freed, and so is every header
+ * list that carried one. Error text is built from fixed phrases, statuses,
+ * curl's messages (which never hold request headers) and GitHub's
+ * "message" field, from which the secrets in use are redacted.
+ *
+ * The ETag cache is a JSON file {"version":1,"entries":{url:{"etag","body",
+ * "next"}}} in least-recently-stored-first order (jansson keeps insertion
+ * order); at most MAX_ETAGS URLs are kept, the oldest dropped first. It is
+ * only an optimisation: a missing or unreadable file starts an empty cache,
+ * and it is written (tmp + rename) at close. */
+#include "gm/github.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "gm/alloc.h"
+#include "gm/record.h"
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_RESERVE 50
+#define MAX_ATTEMPTS 5
+#define MAX_RESPONSE ((size_t)64 << 20)
+#define MAX_ETAGS 10000
+/* Exponential back-off for rate limits without retry-after or reset. */
+#define LIMIT_BACKOFF_MS (60 * 1000LL)
+/* Back-off for transport errors and 5xx: 1 s, 2 s, 4 s, 8 s. */
+#define ERROR_BACKOFF_MS 1000LL
+/* No single wait longer than this (a reset is at most an hour away). */
+#define MAX_WAIT_MS (3600 * 1000LL + 60 * 1000LL)
+/* The installation token is renewed this long before it expires. */
+#define REFRESH_BEFORE_MS (5 * 60 * 1000LL)
+/* When GitHub gives no usable expires_at: tokens last an hour. */
+#define TOKEN_LIFETIME_MS (60 * 60 * 1000LL)
+#define USER_AGENT "gha-metrics"
+#define API_VERSION "2022-11-28"
+
+typedef enum { AUTH_DEFAULT, AUTH_JWT } auth_kind_t;
+
+struct gm_github {
+    char *base;   /* without trailing '/' */
+    char *origin; /* "scheme://host[:port]" of base: full URLs must share it */
+    char *token;  /* the configured token, or NULL with app auth */
+    int64_t app_id, installation_id;
+    char *key_pem;
+    char *inst_token; /* installation token, NULL until fetched */
+    int64_t inst_expires_ms;
+    char *etag_path;
+    json_t *etags; /* url → {"etag","body","next"} */
+    int reserve;
+    int64_t (*now_ms)(void *ctx);
+    void (*sleep_ms)(void *ctx, int64_t ms);
+    void *clock_ctx;
+    CURL *curl;
+    gm_github_stats_t stats;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A response body: grows up to max; too_big once more arrived. */
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+    bool too_big;
+} buf_t;
+
+/* What one answer's headers said; -1 when absent. */
+typedef struct {
+    int64_t limit, remaining, reset_s, retry_after_s;
+    char resource[32];
+    char *etag, *link;
+} resp_headers_t;
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int64_t real_now_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void real_sleep_ms(void *ctx, int64_t ms)
+{
+    (void)ctx;
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static int64_t now(const gm_github_t *gh)
+{
+    return gh->now_ms(gh->clock_ctx);
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static bool has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+/* Overwrites each occurrence of s in text. */
+static void redact(char *text, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n < 4)
+        return;
+    for (char *p = strstr(text, s); p != NULL; p = strstr(p + n, s))
+        memset(p, '*', n);
+}
+
+/* printf into err, with every secret of gh redacted. */
+static void set_err(const gm_github_t *gh, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set_err(const gm_github_t *gh, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = gm_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    for (char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p < ' ' || *p == 127)
+            *p = ' ';
+    if (gh != NULL) {
+        redact(s, gh->token);
+        redact(s, gh->inst_token);
+    }
+    snprintf(err, errlen, "%s", s);
+    OPENSSL_cleanse(s, (size_t)n);
+    free(s);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    buf_t *b = userdata;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len) {
+        b->too_big = true;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = gm_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static void buf_wipe_free(buf_t *b)
+{
+    if (b->data != NULL)
+        OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* If the header line is "name: value", the trimmed value; else NULL. */
+static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+        return NULL;
+    const char *v = line + nlen + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *vlen = (size_t)(end - v);
+    return v;
+}
+
+/* A non-negative decimal integer, or -1. */
+static int64_t parse_int(const char *v, size_t len)
+{
+    if (len == 0 || len > 18)
+        return -1;
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+static void headers_reset(resp_headers_t *h)
+{
+    free(h->etag);
+    free(h->link);
+    memset(h, 0, sizeof(*h));
+    h->limit = h->remaining = h->reset_s = h->retry_after_s = -1;
+}
+
+static int64_t parse_retry_after(const char *v, size_t len)
+{
+    int64_t s = parse_int(v, len);
+    if (s >= 0)
+        return s;
+    char tmp[64];
+    if (len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, v, len);
+    tmp[len] = '\0';
+    time_t t = curl_getdate(tmp, NULL); /* the HTTP-date form */
+    if (t < 0)
+        return -1;
+    double d = difftime(t, time(NULL));
+    return d > 0 ? (int64_t)d : 0;
+}
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    resp_headers_t *h = userdata;
+    size_t len = size * nmemb, vlen;
+    const char *v;
+    if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new response (after 100 Continue): forget the last */
+        headers_reset(h);
+    else if ((v = header_value(ptr, len, "x-ratelimit-limit", &vlen)) != NULL)
+        h->limit = parse_int(v, vlen);
+    else if ((v = header_value(ptr, len, "x-ratelimit-remaining", &vlen)) != NULL)
+        h->remaining = parse_int(v, vlen);
+    else if ((v = header_value(ptr, len, "x-ratelimit-reset", &vlen)) != NULL)
+        h->reset_s = parse_int(v, vlen);
+    else if ((v = header_value(ptr, len, "x-ratelimit-resource", &vlen)) != NULL) {
+        if (vlen >= sizeof(h->resource))
+            vlen = sizeof(h->resource) - 1;
+        memcpy(h->resource, v, vlen);
+        h->resource[vlen] = '\0';
+    } else if ((v = header_value(ptr, len, "retry-after", &vlen)) != NULL)
+        h->retry_after_s = parse_retry_after(v, vlen);
+    else if ((v = header_value(ptr, len, "etag", &vlen)) != NULL) {
+        free(h->etag);
+        h->etag = vlen > 0 && vlen < 1024 ? gm_strndup(v, vlen) : NULL;
+    } else if ((v = header_value(ptr, len, "link", &vlen)) != NULL) {
+        /* Several Link lines are one comma-separated list. */
+        char *joined = h->link != NULL ? gm_asprintf("%s, %.*s", h->link, (int)vlen, v) : gm_strndup(v, vlen);
+        free(h->link);
+        h->link = joined;
+    }
+    return len;
+}
+
+/* ---- Link header ------------------------------------------------------------ */
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whether the rel value [v, v+len) (a space-separated list) holds "next". */
+static bool rel_has_next(const char *v, size_t len)
+{
+    const char *p = v, *end = v + len;
+    while (p < end) {
+        while (p < end && is_space(*p))
+            p++;
+        const char *w = p;
+        while (p < end && !is_space(*p))
+            p++;
+        if (p - w == 4 && strncasecmp(w, "next", 4) == 0)
+            return true;
+    }
+    return false;
+}
+
+char *gm_github_link_next(const char *link)
+{
+    if (link == NULL)
+        return NULL;
+    const char *p = link;
+    for (;;) {
+        while (*p != '\0' && (is_space(*p) || *p == ','))
+            p++;
+        if (*p != '<')
+            return NULL;
+        const char *url = p + 1, *close = strchr(url, '>');
+        if (close == NULL)
+            return NULL;
+        size_t url_len = (size_t)(close - url);
+        p = close + 1;
+        bool next = false;
+        /* Parameters: ; name [= token | "quoted"] ... until ',' or the end. */
+        for (;;) {
+            while (is_space(*p))
+                p++;
+            if (*p != ';')
+                break;
+            p++;
+            while (is_space(*p))
+                p++;
+            const char *name = p;
+            while (*p != '\0' && *p != '=' && *p != ';' && *p != ',' && !is_space(*p))
+                p++;
+            size_t name_len = (size_t)(p - name);
+            while (is_space(*p))
+                p++;
+            const char *val = p;
+            size_t val_len = 0;
+            if (*p == '=') {
+                p++;
+                while (is_space(*p))
+                    p++;
+                if (*p == '"') {
+                    val = ++p;
+                    while (*p != '\0' && *p != '"') {
+                        if (*p == '\\' && p[1] != '\0')
+                            p++;
+                        p++;
+                    }
+                    val_len = (size_t)(p - val);
+                    if (*p == '"')
+                        p++;
+                } else {
+                    val = p;
+                    while (*p != '\0' && *p != ';' && *p != ',' && !is_space(*p))
+                        p++;
+                    val_len = (size_t)(p - val);
+                }
+            }
+            if (name_len == 3 && strncasecmp(name, "rel", 3) == 0 && rel_has_next(val, val_len))
+                next = true;
+        }
+        if (next && url_len > 0)
+            return gm_strndup(url, url_len);
+        /* Skip anything unexpected up to the next entry. */
+        while (*p != '\0' && *p != ',')
+            p++;
+        if (*p == '\0')
+            return NULL;
+    }
+}
+
+/* ---- app JWT ------------------------------------------------------------------ */
+
+static char *b64url(const unsigned char *in, size_t len)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *out = gm_malloc((len + 2) / 3 * 4 + 1), *o = out;
+    size_t i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *o++ = tbl[v >> 18 & 63];
+        *o++ = tbl[v >> 12 & 63];
+        *o++ = tbl[v >> 6 & 63];
+        *o++ = tbl[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+        *o++ = tbl[v >> 18 & 63];
+        *o++ = tbl[v >> 12 & 63];
+        if (i + 1 < len)
+            *o++ = tbl[v >> 6 & 63];
+    }
+    *o = '\0';
+    return out;
+}
+
+char *gm_github_app_jwt(int64_t app_id, const char *key_pem, int64_t now_s, char *err, size_t errlen)
+{
+    char *jwt = NULL, *input = NULL, *h64 = NULL, *p64 = NULL;
+    unsigned char *sig = NULL;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    BIO *bio = NULL;
+
+    if (app_id <= 0 || key_pem == NULL || *key_pem == '\0') {
+        snprintf(err, errlen, "app JWT: an app id and a private key are needed");
+        return NULL;
+    }
+    bio = BIO_new_mem_buf(key_pem, -1);
+    if (bio == NULL || (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+        snprintf(err, errlen, "app JWT: the private key is not a readable PEM private key");
+        goto Exit;
+    }
+    if (!EVP_PKEY_is_a(key, "RSA")) {
+        snprintf(err, errlen, "app JWT: the private key is not an RSA key");
+        goto Exit;
+    }
+    /* The app id as a number: GitHub takes iss as the app id (a number) or
+     * the client id (a string). */
+    static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    char payload[128];
+    snprintf(payload, sizeof(payload), "{\"iat\":%lld,\"exp\":%lld,\"iss\":%lld}", (long long)(now_s - 60),
+             (long long)(now_s + 540), (long long)app_id);
+    h64 = b64url((const unsigned char *)header, sizeof(header) - 1);
+    p64 = b64url((const unsigned char *)payload, strlen(payload));
+    input = gm_asprintf("%s.%s", h64, p64);
+
+    size_t siglen = 0;
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+        snprintf(err, errlen, "app JWT: cannot sign");
+        goto Exit;
+    }
+    sig = gm_malloc(siglen);
+    if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+        snprintf(err, errlen, "app JWT: cannot sign");
+        goto Exit;
+    }
+    char *s64 = b64url(sig, siglen);
+    jwt = gm_asprintf("%s.%s", input, s64);
+    free(s64);
+Exit:
+    ERR_clear_error(); /* nothing about the key stays in OpenSSL's queue */
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    free(sig);
+    free(h64);
+    free(p64);
+    free(input);
+    return jwt;
+}
+
+/* ---- ETag cache ------------------------------------------------------------------ */
+
+static void etags_load(gm_github_t *gh)
+{
+    json_t *root = json_load_file(gh->etag_path, 0, NULL);
+    json_t *entries = json_object_get(root, "entries");
+    gh->etags = json_object();
+    if (json_integer_value(json_object_get(root, "version")) == 1 && json_is_object(entries)) {
+        const char *url;
+        json_t *e;
+        json_object_foreach(entries, url, e)
+        {
+            if (json_is_string(json_object_get(e, "etag")) && json_object_get(e, "body") != NULL)
+                json_object_set(gh->etags, url, e);
+        }
+    }
+    json_decref(root);
+    while (json_object_size(gh->etags) > MAX_ETAGS)
+        json_object_del(gh->etags, json_object_iter_key(json_object_iter(gh->etags)));
+}
+
+static void etags_store(gm_github_t *gh, const char *url, const char *etag, json_t *body, const char *next)
+{
+    /* A copy: the caller owns (and may change) the page's body. */
+    json_t *e = json_pack("{s:s, s:o, s:s?}", "etag", etag, "body", json_deep_copy(body), "next", next);
+    if (e == NULL)
+        return;
+    json_object_del(gh->etags, url); /* re-inserted last: the most recent */
+    json_object_set_new(gh->etags, url, e);
+    while (json_object_size(gh->etags) > MAX_ETAGS)
+        json_object_del(gh->etags, json_object_iter_key(json_object_iter(gh->etags)));
+}
+
+static void etags_save(gm_github_t *gh)
+{
+    json_t *root = json_pack("{s:i, s:O}", "version", 1, "entries", gh->etags);
+    char *tmp = gm_asprintf("%s.tmp.%ld", gh->etag_path, (long)getpid());
+    int fd = root != NULL ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    bool ok = false;
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "w");
+        if (f == NULL)
+            close(fd);
+        else {
+            ok = json_dumpf(root, f, JSON_COMPACT) == 0;
+            ok = fflush(f) == 0 && ok;
+            ok = fsync(fileno(f)) == 0 && ok;
+            ok = fclose(f) == 0 && ok;
+        }
+        ok = ok && rename(tmp, gh->etag_path) == 0;
+        if (!ok)
+            unlink(tmp);
+    }
+    free(tmp);
+    json_decref(root);
+}
+
+/* ---- open / close ------------------------------------------------------------------ */
+
+gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errlen)
+{
+    const char *base = opts->base_url != NULL && *opts->base_url != '\0' ? opts->base_url : "https://api.github.com";
+    bool app = opts->token == NULL || *opts->token == '\0';
+    if (strncmp(base, "https://", 8) != 0 && strncmp(base, "http://", 7) != 0) {
+        snprintf(err, errlen, "github: base URL must start with https:// or http://");
+        return NULL;
+    }
+    if (has_crlf(base) || (!app && has_crlf(opts->token))) {
+        snprintf(err, errlen, "github: base URL or token holds a line break");
+        return NULL;
+    }
+    if (app &&
+        (opts->app_id <= 0 || opts->installation_id <= 0 || opts->app_key_pem == NULL || *opts->app_key_pem == '\0')) {
+        snprintf(err, errlen, "github: neither a token nor an app (app id, private key, installation id)");
+        return NULL;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, errlen, "github: cannot initialise libcurl");
+        return NULL;
+    }
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        snprintf(err, errlen, "github: cannot create a curl handle");
+        curl_global_cleanup();
+        return NULL;
+    }
+    gm_github_t *gh = gm_calloc(1, sizeof(*gh));
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    gh->base = gm_strndup(base, blen);
+    const char *host = strstr(gh->base, "://") + 3;
+    gh->origin = gm_strndup(gh->base, (size_t)(host - gh->base) + strcspn(host, "/?#"));
+    if (!app)
+        gh->token = gm_strdup(opts->token);
+    else {
+        gh->app_id = opts->app_id;
+        gh->installation_id = opts->installation_id;
+        gh->key_pem = gm_strdup(opts->app_key_pem);
+    }
+    gh->reserve = opts->reserve > 0 ? opts->reserve : DEFAULT_RESERVE;
+    gh->now_ms = opts->now_ms != NULL ? opts->now_ms : real_now_ms;
+    gh->sleep_ms = opts->sleep_ms != NULL ? opts->sleep_ms : real_sleep_ms;
+    gh->clock_ctx = opts->clock_ctx;
+    gh->stats.limit = gh->stats.remaining = gh->stats.reset_s = -1;
+    if (opts->etag_cache != NULL && *opts->etag_cache != '\0') {
+        gh->etag_path = gm_strdup(opts->etag_cache);
+        etags_load(gh);
+    }
+    gh->curl = c;
+    long timeout = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout < CONNECT_TIMEOUT_MS ? timeout : CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, gh->errbuf);
+    return gh;
+}
+
+void gm_github_close(gm_github_t *gh)
+{
+    if (gh == NULL)
+        return;
+    if (gh->etag_path != NULL)
+        etags_save(gh);
+    json_decref(gh->etags);
+    curl_easy_cleanup(gh->curl);
+    curl_global_cleanup();
+    free(gh->base);
+    free(gh->origin);
+    wipe_free(gh->token);
+    wipe_free(gh->inst_token);
+    wipe_free(gh->key_pem);
+    free(gh->etag_path);
+    free(gh);
+}
+
+void gm_github_page_clear(gm_github_page_t *page)
+{
+    if (page == NULL)
+        return;
+    json_decref(page->body);
+    free(page->next);
+    memset(page, 0, sizeof(*page));
+}
+
+void gm_github_stats(const gm_github_t *gh, gm_github_stats_t *out)
+{
+    *out = gh->stats;
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+static void wait_ms(gm_github_t *gh, int64_t ms, bool for_limit)
+{
+    if (ms <= 0)
+        return;
+    if (ms > MAX_WAIT_MS)
+        ms = MAX_WAIT_MS;
+    if (for_limit)
+        gh->stats.waited_ms += (uint64_t)ms;
+    gh->sleep_ms(gh->clock_ctx, ms);
+}
+
+/* GitHub's "message" of an error body, or "". Borrowed from o. */
+static const char *gh_message(json_t *o)
+{
+    const char *m = json_string_value(json_object_get(o, "message"));
+    return m != NULL ? m : "";
+}
+
+static bool is_rate_limit(long status, const resp_headers_t *h, json_t *body)
+{
+    if (status == 429)
+        return true;
+    if (status != 403)
+        return false;
+    if (h->retry_after_s >= 0 || h->remaining == 0)
+        return true;
+    /* "API rate limit exceeded for ...", "You have exceeded a secondary rate limit ..." */
+    const char *m = gh_message(body);
+    for (const char *p = m; *p != '\0'; p++)
+        if (strncasecmp(p, "rate limit", 10) == 0)
+            return true;
+    return false;
+}
+
+static int ensure_token(gm_github_t *gh, char *err, size_t errlen);
+
+/* One logical request with its retries. `url` is absolute; `etag` (may be
+ * NULL) is sent as If-None-Match. On 0, *status, *hdrs (the caller resets
+ * them) and *body (the caller's, may be NULL) hold the last answer. */
+static int perform(gm_github_t *gh, const char *method, const char *url, const char *json_body, auth_kind_t auth,
+                   const char *etag, long *status, resp_headers_t *hdrs, json_t **body, char *err, size_t errlen)
+{
+    int limit_backoffs = 0, error_backoffs = 0;
+    *status = 0;
+    *body = NULL;
+    for (int attempt = 1;; attempt++) {
+        /* Proactive slow-down: keep the reserve of the hourly budget. */
+        int64_t t = now(gh);
+        if (gh->stats.remaining >= 0 && gh->stats.remaining <= gh->reserve && gh->stats.reset_s >= 0 &&
+            gh->stats.reset_s * 1000 > t) {
+            wait_ms(gh, gh->stats.reset_s * 1000 - t, true);
+            gh->stats.remaining = -1; /* a new window: unknown until the next answer */
+        }
+
+        char *secret = NULL;
+        if (auth == AUTH_JWT) {
+            secret = gm_github_app_jwt(gh->app_id, gh->key_pem, now(gh) / 1000, err, errlen);
+            if (secret == NULL)
+                return -1;
+        } else if (gh->token != NULL)
+            secret = gm_strdup(gh->token);
+        else {
+            if (ensure_token(gh, err, errlen) != 0)
+                return -1;
+            secret = gm_strdup(gh->inst_token);
+        }
+        char *auth_line = gm_asprintf("Authorization: Bearer %s", secret);
+        wipe_free(secret);
+
+        struct curl_slist *h = NULL;
+        h = curl_slist_append(h, "Accept: application/vnd.github+json");
+        h = curl_slist_append(h, "X-GitHub-Api-Version: " API_VERSION);
+        h = curl_slist_append(h, auth_line);
+        char *inm = etag != NULL ? gm_asprintf("If-None-Match: %s", etag) : NULL;
+        if (inm != NULL)
+            h = curl_slist_append(h, inm);
+        if (json_body != NULL) {
+            h = curl_slist_append(h, "Content-Type: application/json");
+            h = curl_slist_append(h, "Expect:");
+        }
+        if (h == NULL) {
+            fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"github\",\"msg\":\"out of memory\"}\n");
+            abort();
+        }
+        free(inm);
+        wipe_free(auth_line);
+
+        buf_t out = {.max = MAX_RESPONSE};
+        headers_reset(hdrs);
+        gh->errbuf[0] = '\0';
+        CURL *c = gh->curl;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        if (json_body != NULL) {
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json_body));
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body);
+        } else
+            curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, hdrs);
+        CURLcode rc = curl_easy_perform(c);
+        long st = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+        for (struct curl_slist *l = h; l != NULL; l = l->next)
+            OPENSSL_cleanse(l->data, strlen(l->data));
+        curl_slist_free_all(h);
+        gh->stats.requests++;
+
+        if (rc != CURLE_OK) {
+            if (out.too_big)
+                set_err(gh, err, errlen, "github: %s %s: response larger than %zu MiB", method, url,
+                        MAX_RESPONSE >> 20);
+            else
+                set_err(gh, err, errlen, "github: %s %s: %s", method, url,
+                        gh->errbuf[0] != '\0' ? gh->errbuf : curl_easy_strerror(rc));
+            buf_wipe_free(&out);
+            if (attempt >= MAX_ATTEMPTS)
+                return -1;
+            wait_ms(gh, ERROR_BACKOFF_MS << error_backoffs++, false);
+            continue;
+        }
+
+        /* The rate-limit state of the answer. */
+        if (hdrs->limit >= 0)
+            gh->stats.limit = hdrs->limit;
+        if (hdrs->remaining >= 0)
+            gh->stats.remaining = hdrs->remaining;
+        if (hdrs->reset_s >= 0)
+            gh->stats.reset_s = hdrs->reset_s;
+        if (hdrs->resource[0] != '\0')
+            memcpy(gh->stats.resource, hdrs->resource, sizeof(gh->stats.resource));
+        if (st == 304)
+            gh->stats.not_modified++;
+
+        json_t *o = out.len > 0 ? json_loadb(out.data, out.len, 0, NULL) : NULL;
+        buf_wipe_free(&out); /* the token exchange answer holds a token */
+        if (is_rate_limit(st, hdrs, o)) {
+            gh->stats.rate_limited++;
+            if (attempt < MAX_ATTEMPTS) {
+                int64_t w;
+                if (hdrs->retry_after_s >= 0)
+                    w = hdrs->retry_after_s * 1000;
+                else if (hdrs->remaining == 0 && hdrs->reset_s >= 0)
+                    w = hdrs->reset_s * 1000 - now(gh);
+                else
+                    w = LIMIT_BACKOFF_MS << limit_backoffs++;
+                /* At least a second: a reset already past (clock skew) must not spin. */
+                wait_ms(gh, w > 1000 ? w : 1000, true);
+                json_decref(o);
+                continue;
+            }
+        } else if (st >= 500 && attempt < MAX_ATTEMPTS) {
+            json_decref(o);
+            wait_ms(gh, ERROR_BACKOFF_MS << error_backoffs++, false);
+            continue;
+        }
+        *status = st;
+        *body = o;
+        return 0;
+    }
+}
+
+/* Renews the installation token when missing or within five minutes of its
+ * expiry: POST {base}/app/installations/{id}/access_tokens with the JWT. */
+static int ensure_token(gm_github_t *gh, char *err, size_t errlen)
+{
+    if (gh->inst_token != NULL && now(gh) < gh->inst_expires_ms - REFRESH_BEFORE_MS)
+        return 0;
+    wipe_free(gh->inst_token);
+    gh->inst_token = NULL;
+    char *url = gm_asprintf("%s/app/installations/%lld/access_tokens", gh->base, (long long)gh->installation_id);
+    resp_headers_t hdrs = {0};
+    headers_reset(&hdrs);
+    long st = 0;
+    json_t *o = NULL;
+    int rc = perform(gh, "POST", url, "{}", AUTH_JWT, NULL, &st, &hdrs, &o, err, errlen);
+    headers_reset(&hdrs);
+    if (rc == 0) {
+        const char *tok = json_string_value(json_object_get(o, "token"));
+        const char *exp = json_string_value(json_object_get(o, "expires_at"));
+        if (st != 201 && st != 200) {
+            set_err(gh, err, errlen, "github: installation token for %lld: HTTP %ld %s", (long long)gh->installation_id,
+                    st, gh_message(o));
+            rc = -1;
+        } else if (tok == NULL || *tok == '\0' || has_crlf(tok)) {
+            set_err(gh, err, errlen, "github: installation token for %lld: no token in the answer",
+                    (long long)gh->installation_id);
+            rc = -1;
+        } else {
+            int64_t exp_ms;
+            gh->inst_token = gm_strdup(tok);
+            gh->inst_expires_ms =
+                exp != NULL && gm_time_parse_iso8601(exp, &exp_ms) == 0 ? exp_ms : now(gh) + TOKEN_LIFETIME_MS;
+        }
+    }
+    if (o != NULL) {
+        /* Wipe the token held in the parsed answer before freeing it. */
+        json_t *t = json_object_get(o, "token");
+        if (json_is_string(t)) {
+            size_t n = json_string_length(t);
+            char *z = gm_calloc(1, n + 1);
+            memset(z, '*', n);
+            json_string_setn(t, z, n);
+            free(z);
+        }
+        json_decref(o);
+    }
+    free(url);
+    return rc;
+}
+
+/* An absolute URL for a path or a full URL; full URLs must be on the base
+ * URL's origin (the token is never sent elsewhere). NULL with the reason. */
+static char *make_url(gm_github_t *gh, const char *path_or_url, char *err, size_t errlen)
+{
+    if (path_or_url == NULL || *path_or_url == '\0' || has_crlf(path_or_url) || strpbrk(path_or_url, " \t") != NULL) {
+        snprintf(err, errlen, "github: empty path, or one holding blanks or line breaks");
+        return NULL;
+    }
+    if (path_or_url[0] == '/')
+        return gm_asprintf("%s%s", gh->base, path_or_url);
+    size_t olen = strlen(gh->origin);
+    if (strncasecmp(path_or_url, gh->origin, olen) == 0 &&
+        (path_or_url[olen] == '/' || path_or_url[olen] == '?' || path_or_url[olen] == '\0'))
+        return gm_strdup(path_or_url);
+    snprintf(err, errlen, "github: URL not on the API's origin %s", gh->origin);
+    return NULL;
+}
+
+int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err, size_t errlen)
+{
+    memset(page, 0, sizeof(*page));
+    char *url = make_url(gh, path_or_url, err, errlen);
+    if (url == NULL)
+        return -1;
+    json_t *cached = gh->etags != NULL ? json_object_get(gh->etags, url) : NULL;
+    const char *etag = json_string_value(json_object_get(cached, "etag"));
+    resp_headers_t hdrs = {0};
+    headers_reset(&hdrs);
+    long st = 0;
+    json_t *o = NULL;
+    int rc = perform(gh, "GET", url, NULL, AUTH_DEFAULT, etag, &st, &hdrs, &o, err, errlen);
+    if (rc != 0)
+        goto Exit;
+    page->status = st;
+    if (st == 304 && cached != NULL) {
+        json_decref(o);
+        o = NULL;
+        page->body = json_deep_copy(json_object_get(cached, "body"));
+        page->from_cache = 1;
+        const char *next = json_string_value(json_object_get(cached, "next"));
+        page->next = hdrs.link != NULL ? gm_github_link_next(hdrs.link) : next != NULL ? gm_strdup(next) : NULL;
+        goto Exit;
+    }
+    page->body = o;
+    page->next = gm_github_link_next(hdrs.link);
+    if (st == 200 && gh->etags != NULL) {
+        if (hdrs.etag != NULL && o != NULL)
+            etags_store(gh, url, hdrs.etag, o, page->next);
+        else
+            json_object_del(gh->etags, url); /* stale: forget it */
+    }
+Exit:
+    headers_reset(&hdrs);
+    free(url);
+    return rc;
+}
+
+int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
+                   size_t errlen)
+{
+    memset(page, 0, sizeof(*page));
+    char *url = make_url(gh, path, err, errlen);
+    if (url == NULL)
+        return -1;
+    resp_headers_t hdrs = {0};
+    headers_reset(&hdrs);
+    long st = 0;
+    json_t *o = NULL;
+    int rc =
+        perform(gh, "POST", url, json_body != NULL ? json_body : "", AUTH_DEFAULT, NULL, &st, &hdrs, &o, err, errlen);
+    if (rc == 0) {
+        page->status = st;
+        page->body = o;
+        page->next = gm_github_link_next(hdrs.link);
+    }
+    headers_reset(&hdrs);
+    free(url);
+    return rc;
+}

@@ -1,0 +1,1016 @@
+/* gm_github: Link parsing, the app JWT, and real requests against a small
+ * HTTP server started inside each test (a thread on 127.0.0.1:0 answering
+ * from a script, one request per connection, recording what it received).
+ * The clock and the sleep are fake: sleeps advance the clock and are
+ * recorded, so rate-limit waits are asserted without waiting. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "gm/alloc.h"
+#include "gm/github.h"
+#include "gm/record.h"
+
+#define TOKEN "ghp_TESTTOKEN0123456789abcdef"
+#define T0_MS 1700000000000LL
+
+/* ---- fake clock ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t now;
+    int64_t sleeps[32];
+    size_t nsleeps;
+} clock_t_;
+
+static int64_t fake_now(void *ctx)
+{
+    return ((clock_t_ *)ctx)->now;
+}
+
+static void fake_sleep(void *ctx, int64_t ms)
+{
+    clock_t_ *c = ctx;
+    if (c->nsleeps < 32)
+        c->sleeps[c->nsleeps++] = ms;
+    c->now += ms;
+}
+
+/* ---- the test server ------------------------------------------------------------ */
+
+typedef struct {
+    const char *method;  /* NULL: any */
+    const char *path;    /* NULL: any; else the request target, query included */
+    int times;           /* 0: unlimited; else used that many times, then skipped */
+    int status;          /* 0: close the connection without answering */
+    const char *headers; /* extra header lines, each ending "\r\n"; "$PORT" → the port */
+    const char *body;
+} route_t;
+
+typedef struct {
+    char method[16];
+    char path[512];
+    char *head;
+    char *body;
+} req_t;
+
+#define MAX_ROUTES 16
+#define MAX_REQS 32
+
+typedef struct {
+    int lfd, port, wake[2];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    route_t routes[MAX_ROUTES];
+    int used[MAX_ROUTES];
+    size_t nroutes;
+    req_t reqs[MAX_REQS];
+    size_t nreqs;
+} srv_t;
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static char *find_header(const char *head, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *l = head; *l != '\0';) {
+        const char *eol = strstr(l, "\r\n");
+        if (eol == NULL)
+            break;
+        if ((size_t)(eol - l) > nlen && strncasecmp(l, name, nlen) == 0 && l[nlen] == ':') {
+            const char *v = l + nlen + 1;
+            while (*v == ' ')
+                v++;
+            return gm_strndup(v, (size_t)(eol - v));
+        }
+        l = eol + 2;
+    }
+    return NULL;
+}
+
+static char *subst_port(const char *s, int port)
+{
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    char *out = gm_strdup(s);
+    for (char *p; (p = strstr(out, "$PORT")) != NULL;) {
+        char *n = gm_asprintf("%.*s%s%s", (int)(p - out), out, ps, p + 5);
+        free(out);
+        out = n;
+    }
+    return out;
+}
+
+static void serve_one(srv_t *s, int fd)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *buf = gm_malloc(cap + 1);
+    char *end = NULL;
+    size_t cl = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf + len, cap - len, 0);
+        if (r <= 0)
+            goto Done;
+        len += (size_t)r;
+        buf[len] = '\0';
+        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            char *v = find_header(buf, "Content-Length");
+            cl = v != NULL ? strtoul(v, NULL, 10) : 0;
+            free(v);
+        }
+        if (end != NULL && len >= (size_t)(end + 4 - buf) + cl)
+            break;
+        cr_assert(len < cap);
+    }
+    req_t r = {0};
+    sscanf(buf, "%15s %511s", r.method, r.path);
+    char *line_end = strstr(buf, "\r\n");
+    r.head = gm_strndup(line_end + 2, (size_t)(end + 2 - (line_end + 2)));
+    r.body = gm_strndup(end + 4, cl);
+
+    pthread_mutex_lock(&s->mu);
+    const route_t *route = NULL;
+    for (size_t i = 0; i < s->nroutes && route == NULL; i++) {
+        const route_t *rt = &s->routes[i];
+        if ((rt->method == NULL || strcmp(rt->method, r.method) == 0) &&
+            (rt->path == NULL || strcmp(rt->path, r.path) == 0) && (rt->times == 0 || s->used[i] < rt->times)) {
+            s->used[i]++;
+            route = rt;
+        }
+    }
+    if (s->nreqs < MAX_REQS)
+        s->reqs[s->nreqs++] = r;
+    else {
+        free(r.head);
+        free(r.body);
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    if (route == NULL) {
+        static const char nf[] = "HTTP/1.1 599 No Route\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        send_all(fd, nf, sizeof(nf) - 1);
+    } else if (route->status != 0) {
+        char *hdrs = subst_port(route->headers ? route->headers : "", s->port);
+        const char *body = route->body ? route->body : "";
+        char *resp = gm_asprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                                 "Connection: close\r\n%s\r\n%s",
+                                 route->status, strlen(body), hdrs, body);
+        send_all(fd, resp, strlen(resp));
+        free(resp);
+        free(hdrs);
+    }
+Done:
+    free(buf);
+    close(fd);
+}
+
+static void *srv_main(void *arg)
+{
+    srv_t *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->wake[0], .events = POLLIN}, {.fd = s->lfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[0].revents)
+            break;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd >= 0)
+            serve_one(s, fd);
+    }
+    return NULL;
+}
+
+static srv_t *srv_start(const route_t *routes, size_t n)
+{
+    srv_t *s = gm_calloc(1, sizeof(*s));
+    cr_assert(n <= MAX_ROUTES);
+    memcpy(s->routes, routes, n * sizeof(*routes));
+    s->nroutes = n;
+    pthread_mutex_init(&s->mu, NULL);
+    cr_assert_eq(pipe(s->wake), 0);
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(s->lfd, 16), 0);
+    socklen_t alen = sizeof(a);
+    cr_assert_eq(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
+    s->port = ntohs(a.sin_port);
+    cr_assert_eq(pthread_create(&s->thread, NULL, srv_main, s), 0);
+    return s;
+}
+
+static void srv_stop(srv_t *s)
+{
+    cr_assert_eq(write(s->wake[1], "x", 1), 1);
+    pthread_join(s->thread, NULL);
+    close(s->lfd);
+    close(s->wake[0]);
+    close(s->wake[1]);
+    for (size_t i = 0; i < s->nreqs; i++) {
+        free(s->reqs[i].head);
+        free(s->reqs[i].body);
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static size_t srv_nreqs(srv_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->nreqs;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* The i-th request received (the client is synchronous: all are in). */
+static const req_t *srv_req(srv_t *s, size_t i)
+{
+    cr_assert_lt(i, srv_nreqs(s), "no request #%zu", i);
+    return &s->reqs[i];
+}
+
+static void assert_header(const req_t *r, const char *name, const char *want)
+{
+    char *v = find_header(r->head, name);
+    cr_assert_not_null(v, "no %s header in %s %s", name, r->method, r->path);
+    cr_assert_str_eq(v, want, "%s: %s", name, v);
+    free(v);
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static char base_url[64];
+
+static gm_github_t *open_opts(srv_t *s, clock_t_ *clk, gm_github_opts_t o)
+{
+    snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s != NULL ? s->port : 9);
+    o.base_url = base_url;
+    o.timeout_ms = o.timeout_ms ? o.timeout_ms : 5000;
+    o.now_ms = fake_now;
+    o.sleep_ms = fake_sleep;
+    o.clock_ctx = clk;
+    char err[256] = "";
+    gm_github_t *gh = gm_github_open(&o, err, sizeof(err));
+    cr_assert_not_null(gh, "open: %s", err);
+    return gh;
+}
+
+static gm_github_t *open_token(srv_t *s, clock_t_ *clk)
+{
+    return open_opts(s, clk, (gm_github_opts_t){.token = TOKEN});
+}
+
+static void get_ok(gm_github_t *gh, const char *path, gm_github_page_t *page)
+{
+    char err[256] = "";
+    cr_assert_eq(gm_github_get_page(gh, path, page, err, sizeof(err)), 0, "get %s: %s", path, err);
+}
+
+/* ---- Link header ----------------------------------------------------------------------- */
+
+Test(github_link, next_among_others)
+{
+    char *n = gm_github_link_next("<https://api.github.com/repositories/1/actions/runs?per_page=100&page=2>; "
+                                  "rel=\"next\", <https://api.github.com/repositories/1/actions/runs?page=5>; "
+                                  "rel=\"last\"");
+    cr_assert_str_eq(n, "https://api.github.com/repositories/1/actions/runs?per_page=100&page=2");
+    free(n);
+
+    n = gm_github_link_next("<https://x/a?page=1>; rel=\"prev\",<https://x/a?page=3>;rel=next");
+    cr_assert_str_eq(n, "https://x/a?page=3");
+    free(n);
+
+    /* Spacing, parameter order, a rel list, commas inside the URL. */
+    n = gm_github_link_next("  <https://x/a?page=1>  ;  rel = \"first\" ,\t<https://x/a?q=a,b&page=4> ; "
+                            "title=\"x; y, z\" ; REL=\"last NEXT\"");
+    cr_assert_str_eq(n, "https://x/a?q=a,b&page=4");
+    free(n);
+}
+
+Test(github_link, no_next)
+{
+    cr_assert_null(gm_github_link_next(NULL));
+    cr_assert_null(gm_github_link_next(""));
+    cr_assert_null(gm_github_link_next("<https://x/a?page=1>; rel=\"prev\", <https://x/a?page=1>; rel=\"first\""));
+    cr_assert_null(gm_github_link_next("<https://x/a?page=2>; rel=\"nextpage\""));
+    cr_assert_null(gm_github_link_next("<https://x/a?page=2; rel=\"next\""));
+    cr_assert_null(gm_github_link_next("garbage; rel=\"next\""));
+}
+
+/* ---- headers, pagination, errors ------------------------------------------------------------ */
+
+Test(github, headers_sent_and_stats)
+{
+    route_t r[] = {{"GET", "/repos/o/r/actions/runs?per_page=100", 1, 200,
+                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003600\r\n"
+                    "x-ratelimit-resource: core\r\n",
+                    "{\"total_count\":0,\"workflow_runs\":[]}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.remaining, -1);
+    cr_assert_eq(st.limit, -1);
+
+    gm_github_page_t page;
+    get_ok(gh, "/repos/o/r/actions/runs?per_page=100", &page);
+    cr_assert_eq(page.status, 200);
+    cr_assert_eq(page.from_cache, 0);
+    cr_assert_null(page.next);
+    cr_assert_eq(json_integer_value(json_object_get(page.body, "total_count")), 0);
+    gm_github_page_clear(&page);
+
+    const req_t *q = srv_req(s, 0);
+    cr_assert_str_eq(q->method, "GET");
+    assert_header(q, "Accept", "application/vnd.github+json");
+    assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
+    assert_header(q, "User-Agent", "gha-metrics");
+    assert_header(q, "Authorization", "Bearer " TOKEN);
+    char *inm = find_header(q->head, "If-None-Match");
+    cr_assert_null(inm);
+
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 1);
+    cr_assert_eq(st.limit, 5000);
+    cr_assert_eq(st.remaining, 4999);
+    cr_assert_eq(st.reset_s, 1700003600);
+    cr_assert_str_eq(st.resource, "core");
+    cr_assert_eq(st.rate_limited, 0);
+    cr_assert_eq(clk.nsleeps, 0);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, pagination_three_pages)
+{
+    route_t r[] = {
+        {"GET", "/orgs/o/repos?per_page=2", 1, 200,
+         "Link: <http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=2>; rel=\"next\", "
+         "<http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=3>; rel=\"last\"\r\n",
+         "[{\"id\":1},{\"id\":2}]"},
+        {"GET", "/organizations/9/repos?per_page=2&page=2", 1, 200,
+         "Link: <http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=1>; rel=\"prev\", "
+         "<http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=3>; rel=\"next\"\r\n",
+         "[{\"id\":3},{\"id\":4}]"},
+        {"GET", "/organizations/9/repos?per_page=2&page=3", 1, 200,
+         "Link: <http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=2>; rel=\"prev\"\r\n", "[{\"id\":5}]"},
+    };
+    srv_t *s = srv_start(r, 3);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    char *url = gm_strdup("/orgs/o/repos?per_page=2");
+    int64_t ids = 0, pages = 0;
+    while (url != NULL) {
+        gm_github_page_t page;
+        get_ok(gh, url, &page);
+        cr_assert_eq(page.status, 200);
+        size_t i;
+        json_t *v;
+        json_array_foreach(page.body, i, v) ids = ids * 10 + json_integer_value(json_object_get(v, "id"));
+        free(url);
+        url = page.next;
+        page.next = NULL;
+        gm_github_page_clear(&page);
+        pages++;
+    }
+    cr_assert_eq(pages, 3);
+    cr_assert_eq(ids, 12345);
+    cr_assert_eq(srv_nreqs(s), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_header(srv_req(s, i), "Authorization", "Bearer " TOKEN);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, foreign_origin_refused)
+{
+    route_t r[] = {{"GET", NULL, 0, 200, "", "{}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    char err[256] = "";
+    cr_assert_eq(gm_github_get_page(gh, "http://evil.example/x", &page, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "origin") != NULL, "%s", err);
+    cr_assert_eq(gm_github_get_page(gh, "/x\r\nX-Evil: 1", &page, err, sizeof(err)), -1);
+    cr_assert_eq(srv_nreqs(s), 0);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, not_found_returned_as_is)
+{
+    route_t r[] = {{"GET", "/repos/o/gone/actions/runs", 0, 404, "x-ratelimit-remaining: 4000\r\n",
+                    "{\"message\":\"Not Found\",\"documentation_url\":\"https://docs.github.com\"}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/repos/o/gone/actions/runs", &page);
+    cr_assert_eq(page.status, 404);
+    cr_assert_str_eq(json_string_value(json_object_get(page.body, "message")), "Not Found");
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 1);
+    cr_assert_eq(clk.nsleeps, 0);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, forbidden_without_limit_not_retried)
+{
+    route_t r[] = {{"GET", "/repos/o/r", 0, 403, "x-ratelimit-remaining: 4000\r\n",
+                    "{\"message\":\"Resource not accessible by integration\"}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/repos/o/r", &page);
+    cr_assert_eq(page.status, 403);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 1);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.rate_limited, 0);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, server_errors_retried)
+{
+    route_t r[] = {{"GET", "/a", 2, 502, "", "{\"message\":\"Bad gateway\"}"},
+                   {"GET", "/a", 1, 200, "", "[1]"},
+                   {"GET", "/b", 0, 503, "", ""}};
+    srv_t *s = srv_start(r, 3);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    cr_assert_eq(json_array_size(page.body), 1);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 3);
+    cr_assert_eq(clk.nsleeps, 2);
+    cr_assert_eq(clk.sleeps[0], 1000);
+    cr_assert_eq(clk.sleeps[1], 2000);
+
+    /* Always 503: five attempts, then the last answer. */
+    get_ok(gh, "/b", &page);
+    cr_assert_eq(page.status, 503);
+    cr_assert_null(page.body);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 8);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 8);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, transport_errors_retried)
+{
+    route_t r[] = {{"GET", "/a", 2, 0, NULL, NULL}, {"GET", "/a", 1, 200, "", "{\"ok\":true}"}};
+    srv_t *s = srv_start(r, 2);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    cr_assert(json_is_true(json_object_get(page.body, "ok")));
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 3);
+    cr_assert_eq(clk.nsleeps, 2);
+    gm_github_close(gh);
+    srv_stop(s);
+
+    /* Nobody listening: five attempts, -1, status 0, no token in the error. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    char url[64], err[512] = "";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    clock_t_ clk2 = {.now = T0_MS};
+    gm_github_opts_t o = {
+        .base_url = url, .token = TOKEN, .now_ms = fake_now, .sleep_ms = fake_sleep, .clock_ctx = &clk2};
+    gh = gm_github_open(&o, err, sizeof(err));
+    cr_assert_not_null(gh);
+    cr_assert_eq(gm_github_get_page(gh, "/a", &page, err, sizeof(err)), -1);
+    cr_assert_eq(page.status, 0);
+    cr_assert_null(page.body);
+    cr_assert(err[0] != '\0');
+    cr_assert_null(strstr(err, "TESTTOKEN"), "%s", err);
+    cr_assert_eq(clk2.nsleeps, 4);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 5);
+    gm_github_close(gh);
+}
+
+/* ---- rate limits ---------------------------------------------------------------------------- */
+
+Test(github, primary_limit_waits_until_reset)
+{
+    /* T0 is 1700000000 s; reset 100 s later. */
+    route_t r[] = {{"GET", "/a", 1, 403,
+                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 0\r\nx-ratelimit-reset: 1700000100\r\n",
+                    "{\"message\":\"API rate limit exceeded for user ID 1.\"}"},
+                   {"GET", "/a", 1, 200,
+                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003700\r\n",
+                    "[]"}};
+    srv_t *s = srv_start(r, 2);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    cr_assert_eq(clk.sleeps[0], 100000);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 2);
+    cr_assert_eq(st.rate_limited, 1);
+    cr_assert_eq(st.waited_ms, 100000);
+    cr_assert_eq(st.remaining, 4999);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, secondary_limit_retry_after)
+{
+    route_t r[] = {{"GET", "/a", 1, 403, "retry-after: 7\r\nx-ratelimit-remaining: 4000\r\n",
+                    "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
+                   {"GET", "/a", 1, 200, "", "[]"}};
+    srv_t *s = srv_start(r, 2);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    cr_assert_eq(clk.sleeps[0], 7000);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.rate_limited, 1);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, secondary_limit_by_message_backs_off)
+{
+    route_t r[] = {{"GET", "/a", 1, 403, "", "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
+                   {"GET", "/a", 1, 200, "", "[]"}};
+    srv_t *s = srv_start(r, 2);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    cr_assert_eq(clk.sleeps[0], 60000);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, too_many_requests_exponential)
+{
+    route_t r[] = {{"GET", "/a", 2, 429, "", ""}, {"GET", "/a", 1, 200, "", "{}"}, {"GET", "/b", 0, 429, "", ""}};
+    srv_t *s = srv_start(r, 3);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 2);
+    cr_assert_eq(clk.sleeps[0], 60000);
+    cr_assert_eq(clk.sleeps[1], 120000);
+
+    /* Never lifted: five attempts, then the 429 itself. */
+    clk.nsleeps = 0;
+    get_ok(gh, "/b", &page);
+    cr_assert_eq(page.status, 429);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 4);
+    cr_assert_eq(clk.sleeps[3], 480000);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.rate_limited, 7);
+    cr_assert_eq(st.requests, 8);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, proactive_slowdown_at_reserve)
+{
+    route_t r[] = {
+        {"GET", "/a", 1, 200, "x-ratelimit-remaining: 51\r\nx-ratelimit-reset: 1700000030\r\n", "{}"},
+        {"GET", "/a", 1, 200, "x-ratelimit-remaining: 50\r\nx-ratelimit-reset: 1700000030\r\n", "{}"},
+        {"GET", "/a", 1, 200, "x-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003630\r\n", "{}"},
+        {"GET", "/a", 1, 200, "x-ratelimit-remaining: 4998\r\nx-ratelimit-reset: 1700003630\r\n", "{}"},
+    };
+    srv_t *s = srv_start(r, 4);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk); /* default reserve: 50 */
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page); /* 51 left: above the reserve */
+    gm_github_page_clear(&page);
+    get_ok(gh, "/a", &page); /* no wait before; 50 left afterwards */
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 0);
+    clk.now += 10000;
+    get_ok(gh, "/a", &page); /* waits the 20 s left until reset first */
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    cr_assert_eq(clk.sleeps[0], 20000);
+    get_ok(gh, "/a", &page);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.waited_ms, 20000);
+    cr_assert_eq(st.rate_limited, 0);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+Test(github, custom_reserve)
+{
+    route_t r[] = {{"GET", "/a", 0, 200, "x-ratelimit-remaining: 100\r\nx-ratelimit-reset: 1700000005\r\n", "{}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .reserve = 100});
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    gm_github_page_clear(&page);
+    get_ok(gh, "/a", &page);
+    gm_github_page_clear(&page);
+    cr_assert_eq(clk.nsleeps, 1);
+    cr_assert_eq(clk.sleeps[0], 5000);
+    gm_github_close(gh);
+    srv_stop(s);
+}
+
+/* ---- ETags ------------------------------------------------------------------------------------ */
+
+static char *temp_path(void)
+{
+    char *p = gm_strdup("/tmp/gm-test-gh-XXXXXX");
+    int fd = mkstemp(p);
+    cr_assert(fd >= 0);
+    close(fd);
+    unlink(p); /* a missing file: an empty cache */
+    return p;
+}
+
+Test(github, etag_conditional_and_persisted)
+{
+    route_t r[] = {
+        {"GET", "/repos/o/r/actions/runs", 1, 200,
+         "ETag: W/\"abc123\"\r\nLink: <http://127.0.0.1:$PORT/repos/o/r/actions/runs?page=2>; rel=\"next\"\r\n",
+         "{\"total_count\":1,\"workflow_runs\":[{\"id\":7}]}"},
+        {"GET", "/repos/o/r/actions/runs", 0, 304, "ETag: W/\"abc123\"\r\n", ""},
+    };
+    srv_t *s = srv_start(r, 2);
+    char *path = temp_path();
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
+    gm_github_page_t page;
+    get_ok(gh, "/repos/o/r/actions/runs", &page);
+    cr_assert_eq(page.status, 200);
+    cr_assert_eq(page.from_cache, 0);
+    json_object_set_new(page.body, "mutated", json_true()); /* the caller's copy */
+    gm_github_page_clear(&page);
+
+    get_ok(gh, "/repos/o/r/actions/runs", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_eq(page.from_cache, 1);
+    cr_assert_eq(json_integer_value(json_object_get(page.body, "total_count")), 1);
+    cr_assert_null(json_object_get(page.body, "mutated"));
+    char want_next[128];
+    snprintf(want_next, sizeof(want_next), "http://127.0.0.1:%d/repos/o/r/actions/runs?page=2", s->port);
+    cr_assert_str_eq(page.next, want_next);
+    gm_github_page_clear(&page);
+    cr_assert_null(find_header(srv_req(s, 0)->head, "If-None-Match"));
+    assert_header(srv_req(s, 1), "If-None-Match", "W/\"abc123\"");
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 2);
+    cr_assert_eq(st.not_modified, 1);
+    gm_github_close(gh);
+    cr_assert_eq(access(path, F_OK), 0, "cache not saved");
+
+    /* Across close/open. */
+    gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
+    get_ok(gh, "/repos/o/r/actions/runs", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_eq(page.from_cache, 1);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_array_get(json_object_get(page.body, "workflow_runs"), 0), "id")), 7);
+    cr_assert_str_eq(page.next, want_next);
+    gm_github_page_clear(&page);
+    assert_header(srv_req(s, 2), "If-None-Match", "W/\"abc123\"");
+    gm_github_close(gh);
+
+    /* The file holds no token. */
+    FILE *f = fopen(path, "r");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_assert_null(strstr(buf, "TESTTOKEN"));
+    unlink(path);
+    free(path);
+    srv_stop(s);
+}
+
+Test(github, etag_cache_corrupt_file_starts_empty)
+{
+    char *path = temp_path();
+    FILE *f = fopen(path, "w");
+    fputs("{not json", f);
+    fclose(f);
+    route_t r[] = {{"GET", "/a", 0, 200, "ETag: \"e1\"\r\n", "[1,2]"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    gm_github_close(gh);
+    json_t *root = json_load_file(path, 0, NULL);
+    cr_assert_not_null(root);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/a", s->port);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(root, "entries"), url), "etag")),
+                     "\"e1\"");
+    json_decref(root);
+    unlink(path);
+    free(path);
+    srv_stop(s);
+}
+
+/* ---- GitHub App --------------------------------------------------------------------------------- */
+
+static char *rsa_key(EVP_PKEY **keyp)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    cr_assert_not_null(key);
+    BIO *b = BIO_new(BIO_s_mem());
+    cr_assert_eq(PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL), 1);
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    char *pem = gm_strndup(data, (size_t)n);
+    BIO_free(b);
+    *keyp = key;
+    return pem;
+}
+
+static unsigned char *b64url_decode(const char *s, size_t len, size_t *outlen)
+{
+    size_t padded = (len + 3) / 4 * 4;
+    char *std = gm_malloc(padded + 1);
+    for (size_t i = 0; i < padded; i++) {
+        char c = i < len ? s[i] : '=';
+        cr_assert(c != '=' || i >= len, "padding in base64url");
+        std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    std[padded] = '\0';
+    unsigned char *out = gm_malloc(padded);
+    int n = EVP_DecodeBlock(out, (unsigned char *)std, (int)padded);
+    cr_assert(n >= 0);
+    *outlen = (size_t)n - (padded - len); /* DecodeBlock counts the padding as zero bytes */
+    free(std);
+    return out;
+}
+
+/* Checks the JWT's header, claims and signature; returns the claims. */
+static json_t *verify_jwt(const char *jwt, EVP_PKEY *key)
+{
+    const char *d1 = strchr(jwt, '.');
+    cr_assert_not_null(d1);
+    const char *d2 = strchr(d1 + 1, '.');
+    cr_assert_not_null(d2);
+    cr_assert_null(strchr(d2 + 1, '.'));
+    size_t n;
+    unsigned char *h = b64url_decode(jwt, (size_t)(d1 - jwt), &n);
+    json_t *hdr = json_loadb((char *)h, n, 0, NULL);
+    cr_assert_not_null(hdr);
+    cr_assert_str_eq(json_string_value(json_object_get(hdr, "alg")), "RS256");
+    cr_assert_str_eq(json_string_value(json_object_get(hdr, "typ")), "JWT");
+    json_decref(hdr);
+    free(h);
+    unsigned char *p = b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &n);
+    json_t *claims = json_loadb((char *)p, n, 0, NULL);
+    cr_assert_not_null(claims);
+    free(p);
+    unsigned char *sig = b64url_decode(d2 + 1, strlen(d2 + 1), &n);
+    cr_assert_eq(n, 256);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    cr_assert_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
+    cr_assert_eq(EVP_DigestVerify(md, sig, n, (const unsigned char *)jwt, (size_t)(d2 - jwt)), 1, "bad signature");
+    EVP_MD_CTX_free(md);
+    free(sig);
+    return claims;
+}
+
+Test(github_app, jwt_verifies)
+{
+    EVP_PKEY *key;
+    char *pem = rsa_key(&key);
+    char err[256] = "";
+    char *jwt = gm_github_app_jwt(12345, pem, 1700000000, err, sizeof(err));
+    cr_assert_not_null(jwt, "%s", err);
+    cr_assert_null(strchr(jwt, '='));
+    json_t *c = verify_jwt(jwt, key);
+    cr_assert_eq(json_integer_value(json_object_get(c, "iat")), 1700000000 - 60);
+    cr_assert_eq(json_integer_value(json_object_get(c, "exp")), 1700000000 + 540);
+    cr_assert(json_is_integer(json_object_get(c, "iss")));
+    cr_assert_eq(json_integer_value(json_object_get(c, "iss")), 12345);
+    json_decref(c);
+
+    /* A tampered payload fails verification. */
+    char *bad = gm_strdup(jwt);
+    char *dot = strchr(bad, '.');
+    dot[2] = dot[2] == 'A' ? 'B' : 'A';
+    const char *d2 = strrchr(bad, '.');
+    size_t n;
+    unsigned char *sig = b64url_decode(d2 + 1, strlen(d2 + 1), &n);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    cr_assert_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key), 1);
+    cr_assert_neq(EVP_DigestVerify(md, sig, n, (const unsigned char *)bad, (size_t)(d2 - bad)), 1);
+    EVP_MD_CTX_free(md);
+    free(sig);
+    free(bad);
+    free(jwt);
+    EVP_PKEY_free(key);
+    free(pem);
+}
+
+Test(github_app, bad_key_rejected_without_echo)
+{
+    char err[256] = "";
+    const char *pem = "-----BEGIN PRIVATE KEY-----\nTk9UQUtFWVNFQ1JFVA==\n-----END PRIVATE KEY-----\n";
+    cr_assert_null(gm_github_app_jwt(1, pem, 1700000000, err, sizeof(err)));
+    cr_assert(err[0] != '\0');
+    cr_assert_null(strstr(err, "Tk9UQUtFWVNFQ1JFVA"));
+    cr_assert_null(strstr(err, "BEGIN"));
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, ec, NULL, NULL, 0, NULL, NULL);
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    char *ecpem = gm_strndup(data, (size_t)n);
+    BIO_free(b);
+    EVP_PKEY_free(ec);
+    cr_assert_null(gm_github_app_jwt(1, ecpem, 1700000000, err, sizeof(err)));
+    cr_assert(strstr(err, "RSA") != NULL, "%s", err);
+    free(ecpem);
+}
+
+Test(github_app, installation_token_exchange_use_and_refresh)
+{
+    EVP_PKEY *key;
+    char *pem = rsa_key(&key);
+    char tok1[256], tok2[256], exp_iso[32];
+    gm_time_format_iso8601(T0_MS + 3600 * 1000LL, exp_iso, sizeof(exp_iso));
+    snprintf(tok1, sizeof(tok1), "{\"token\":\"ghs_FIRSTtoken111\",\"expires_at\":\"%s\",\"permissions\":{}}", exp_iso);
+    gm_time_format_iso8601(T0_MS + 2 * 3600 * 1000LL, exp_iso, sizeof(exp_iso));
+    snprintf(tok2, sizeof(tok2), "{\"token\":\"ghs_SECONDtoken22\",\"expires_at\":\"%s\"}", exp_iso);
+    route_t r[] = {
+        {"POST", "/app/installations/42/access_tokens", 1, 201, "", tok1},
+        {"POST", "/app/installations/42/access_tokens", 1, 201, "", tok2},
+        {"GET", "/installation/repositories", 0, 200, "", "{\"total_count\":0,\"repositories\":[]}"},
+    };
+    srv_t *s = srv_start(r, 3);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
+    gm_github_page_t page;
+    get_ok(gh, "/installation/repositories", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 2);
+
+    const req_t *q = srv_req(s, 0);
+    cr_assert_str_eq(q->method, "POST");
+    cr_assert_str_eq(q->path, "/app/installations/42/access_tokens");
+    assert_header(q, "Accept", "application/vnd.github+json");
+    assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
+    char *auth = find_header(q->head, "Authorization");
+    cr_assert_not_null(auth);
+    cr_assert_eq(strncmp(auth, "Bearer ", 7), 0);
+    json_t *c = verify_jwt(auth + 7, key);
+    cr_assert_eq(json_integer_value(json_object_get(c, "iss")), 777);
+    cr_assert_eq(json_integer_value(json_object_get(c, "iat")), T0_MS / 1000 - 60);
+    cr_assert_eq(json_integer_value(json_object_get(c, "exp")), T0_MS / 1000 + 540);
+    json_decref(c);
+    free(auth);
+    assert_header(srv_req(s, 1), "Authorization", "Bearer ghs_FIRSTtoken111");
+
+    /* 50 minutes on: still more than 5 minutes left, no exchange. */
+    clk.now += 50 * 60 * 1000LL;
+    get_ok(gh, "/installation/repositories", &page);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 3);
+    assert_header(srv_req(s, 2), "Authorization", "Bearer ghs_FIRSTtoken111");
+
+    /* 56 minutes: within 5 minutes of the hour, refreshed. */
+    clk.now += 6 * 60 * 1000LL;
+    get_ok(gh, "/installation/repositories", &page);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 5);
+    cr_assert_str_eq(srv_req(s, 3)->method, "POST");
+    assert_header(srv_req(s, 4), "Authorization", "Bearer ghs_SECONDtoken22");
+    gm_github_stats_t st;
+    gm_github_stats(gh, &st);
+    cr_assert_eq(st.requests, 5);
+    gm_github_close(gh);
+    srv_stop(s);
+    EVP_PKEY_free(key);
+    free(pem);
+}
+
+Test(github_app, exchange_refused_error_has_no_secret)
+{
+    EVP_PKEY *key;
+    char *pem = rsa_key(&key);
+    route_t r[] = {{"POST", "/app/installations/42/access_tokens", 0, 401, "",
+                    "{\"message\":\"A JSON web token could not be decoded\"}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
+    gm_github_page_t page;
+    char err[512] = "";
+    cr_assert_eq(gm_github_get_page(gh, "/installation/repositories", &page, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "401") != NULL, "%s", err);
+    cr_assert(strstr(err, "could not be decoded") != NULL, "%s", err);
+    cr_assert_null(strstr(err, "eyJ"), "%s", err); /* no JWT */
+    cr_assert_null(strstr(err, "PRIVATE"), "%s", err);
+    cr_assert_eq(srv_nreqs(s), 1); /* a 401 is not retried */
+    gm_github_close(gh);
+    srv_stop(s);
+    EVP_PKEY_free(key);
+    free(pem);
+}
+
+Test(github, open_validates)
+{
+    char err[256] = "";
+    gm_github_opts_t o = {.base_url = "ftp://x"};
+    cr_assert_null(gm_github_open(&o, err, sizeof(err)));
+    o = (gm_github_opts_t){.base_url = "http://127.0.0.1:1"};
+    cr_assert_null(gm_github_open(&o, err, sizeof(err)));
+    cr_assert(strstr(err, "token") != NULL, "%s", err);
+    o = (gm_github_opts_t){.base_url = "http://127.0.0.1:1", .token = "a\r\nb"};
+    cr_assert_null(gm_github_open(&o, err, sizeof(err)));
+}
+
+Test(github, post_sends_json)
+{
+    route_t r[] = {{"POST", "/app/hook/deliveries/5/attempts", 1, 202, "", "{}"}};
+    srv_t *s = srv_start(r, 1);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_token(s, &clk);
+    gm_github_page_t page;
+    char err[256] = "";
+    cr_assert_eq(gm_github_post(gh, "/app/hook/deliveries/5/attempts", "{\"a\":1}", &page, err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(page.status, 202);
+    gm_github_page_clear(&page);
+    const req_t *q = srv_req(s, 0);
+    cr_assert_str_eq(q->body, "{\"a\":1}");
+    assert_header(q, "Content-Type", "application/json");
+    assert_header(q, "Authorization", "Bearer " TOKEN);
+    gm_github_close(gh);
+    srv_stop(s);
+}
