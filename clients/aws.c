@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 
 #include "gm/alloc.h"
+#include "gm/http.h"
 #include "gm/record.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
@@ -72,13 +73,6 @@ struct gm_aws {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* A response body: grows up to max; too_big once more arrived. */
-typedef struct {
-    char *data;
-    size_t len, cap, max;
-    bool too_big;
-} buf_t;
-
 typedef struct {
     char error_type[64];  /* x-amzn-ErrorType */
     char query_error[64]; /* x-amzn-query-error (query-compatible services) */
@@ -92,75 +86,12 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 static void creds_clear(creds_t *c)
 {
-    wipe_free(c->access_key);
-    wipe_free(c->secret_key);
-    wipe_free(c->session_token);
+    gm_http_wipe_free(c->access_key);
+    gm_http_wipe_free(c->secret_key);
+    gm_http_wipe_free(c->session_token);
     memset(c, 0, sizeof(*c));
-}
-
-static void buf_init(buf_t *b, size_t max, size_t initial)
-{
-    memset(b, 0, sizeof(*b));
-    b->max = max;
-    if (initial > 0) {
-        b->cap = initial + 1;
-        b->data = gm_malloc(b->cap);
-        b->data[0] = '\0';
-    }
-}
-
-static void buf_wipe_free(buf_t *b)
-{
-    if (b->data != NULL)
-        OPENSSL_cleanse(b->data, b->cap);
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *b = userdata;
-    size_t n = size * nmemb;
-    if (n > b->max - b->len) {
-        b->too_big = true;
-        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = gm_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-/* If the header line is "name: value", the trimmed value; else NULL. */
-static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
-        return NULL;
-    const char *v = line + nlen + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    *vlen = (size_t)(end - v);
-    return v;
 }
 
 static void copy_span(char *dst, size_t dstlen, const char *src, size_t len)
@@ -195,11 +126,11 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     const char *v;
     if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new response (after 100 Continue): forget the last */
         memset(h, 0, sizeof(*h));
-    else if ((v = header_value(ptr, len, "x-amzn-ErrorType", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "x-amzn-ErrorType", &vlen)) != NULL)
         copy_span(h->error_type, sizeof(h->error_type), v, vlen);
-    else if ((v = header_value(ptr, len, "x-amzn-query-error", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "x-amzn-query-error", &vlen)) != NULL)
         copy_span(h->query_error, sizeof(h->query_error), v, vlen);
-    else if ((v = header_value(ptr, len, "Retry-After", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "Retry-After", &vlen)) != NULL)
         h->retry_after_s = parse_retry_after(v, vlen);
     return len;
 }
@@ -307,11 +238,6 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
-static bool has_crlf(const char *s)
-{
-    return strpbrk(s, "\r\n") != NULL;
-}
-
 /* Reads a whole small file; NULL with errno when it cannot. */
 static char *read_file(const char *path, size_t max, size_t *lenp)
 {
@@ -394,7 +320,7 @@ Exit:
 }
 
 /* One request to a metadata endpoint on `c` (reset first). */
-static int meta_request(CURL *c, bool put, const char *url, const char *header, buf_t *body, char *why, size_t whylen)
+static int meta_request(CURL *c, bool put, const char *url, const char *header, gm_http_body_t *body, char *why, size_t whylen)
 {
     struct curl_slist *h = NULL;
     if (header != NULL)
@@ -402,7 +328,7 @@ static int meta_request(CURL *c, bool put, const char *url, const char *header, 
     h = curl_slist_append(h, "Accept:");
     if (put)
         h = curl_slist_append(h, "Content-Type:");
-    buf_init(body, MAX_META_RESPONSE, MAX_META_RESPONSE); /* no realloc: no stray copies of secrets */
+    gm_http_body_init(body, MAX_META_RESPONSE, MAX_META_RESPONSE); /* no realloc: no stray copies of secrets */
 
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -412,7 +338,7 @@ static int meta_request(CURL *c, bool put, const char *url, const char *header, 
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* link-local: never through a proxy */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gm_http_body_write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
     if (put) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -440,7 +366,7 @@ static int meta_request(CURL *c, bool put, const char *url, const char *header, 
 
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} (+ "Code" from
  * IMDS) → out. */
-static int creds_from_json(const buf_t *body, creds_t *out, char *why, size_t whylen)
+static int creds_from_json(const gm_http_body_t *body, creds_t *out, char *why, size_t whylen)
 {
     json_error_t jerr;
     json_t *o = json_loadb(body->data, body->len, 0, &jerr);
@@ -530,11 +456,11 @@ static int from_container(CURL *c, creds_t *out, char *why, size_t whylen)
     const char *token_env = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     char *url = NULL, *token = NULL, *header = NULL;
     size_t token_len = 0;
-    buf_t body = {0};
+    gm_http_body_t body = {0};
     int rc = -1;
 
     if (rel != NULL) {
-        if (rel[0] != '/' || has_crlf(rel)) {
+        if (rel[0] != '/' || gm_http_has_crlf(rel)) {
             snprintf(why, whylen, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with '/'");
             goto Exit;
         }
@@ -557,7 +483,7 @@ static int from_container(CURL *c, creds_t *out, char *why, size_t whylen)
         token = gm_strdup(token_env);
         token_len = strlen(token);
     }
-    if (token != NULL && has_crlf(token)) {
+    if (token != NULL && gm_http_has_crlf(token)) {
         snprintf(why, whylen, "the authorization token spans lines");
         goto Exit;
     }
@@ -566,12 +492,12 @@ static int from_container(CURL *c, creds_t *out, char *why, size_t whylen)
     if (meta_request(c, false, url, header, &body, why, whylen) == 0 && creds_from_json(&body, out, why, whylen) == 0)
         rc = 0;
 Exit:
-    buf_wipe_free(&body);
+    gm_http_body_wipe(&body);
     if (token != NULL) {
         OPENSSL_cleanse(token, token_len);
         free(token);
     }
-    wipe_free(header);
+    gm_http_wipe_free(header);
     free(url);
     return rc;
 }
@@ -593,7 +519,7 @@ static int from_imds(CURL *c, creds_t *out, char *why, size_t whylen)
     const char *step = "token";
     char detail[128];
     char *url = gm_asprintf("%.*s/latest/api/token", (int)blen, base), *header = NULL;
-    buf_t body = {0};
+    gm_http_body_t body = {0};
     int rc = -1;
     if (meta_request(c, true, url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", &body, detail, sizeof(detail)) != 0)
         goto Fail;
@@ -603,7 +529,7 @@ static int from_imds(CURL *c, creds_t *out, char *why, size_t whylen)
         goto Fail;
     }
     header = gm_asprintf("X-aws-ec2-metadata-token: %.*s", (int)(te - t), t);
-    buf_wipe_free(&body);
+    gm_http_body_wipe(&body);
 
     step = "role";
     free(url);
@@ -621,7 +547,7 @@ static int from_imds(CURL *c, creds_t *out, char *why, size_t whylen)
     }
     free(url);
     url = gm_asprintf("%.*s/latest/meta-data/iam/security-credentials/%.*s", (int)blen, base, (int)rlen, role);
-    buf_wipe_free(&body);
+    gm_http_body_wipe(&body);
 
     step = "credentials";
     if (meta_request(c, false, url, header, &body, detail, sizeof(detail)) != 0 ||
@@ -632,8 +558,8 @@ static int from_imds(CURL *c, creds_t *out, char *why, size_t whylen)
 Fail:
     snprintf(why, whylen, "%s: %s", step, detail);
 Exit:
-    buf_wipe_free(&body);
-    wipe_free(header);
+    gm_http_body_wipe(&body);
+    gm_http_wipe_free(header);
     free(url);
     return rc;
 }
@@ -809,7 +735,7 @@ gm_aws_t *gm_aws_open(const gm_aws_opts_t *opts, char *err, size_t errlen)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "gha-metrics");
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, aws->sigv4);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gm_http_body_write_cb);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, aws->errbuf);
     return aws;
@@ -1027,14 +953,14 @@ gm_aws_outcome_t gm_aws_call(gm_aws_t *aws, const char *target, const char *cont
                              const char *const *extra_headers, const void *body, size_t len, gm_aws_response_t *resp)
 {
     memset(resp, 0, sizeof(*resp));
-    bool bad = target == NULL || content_type == NULL || has_crlf(target) || has_crlf(content_type) ||
+    bool bad = target == NULL || content_type == NULL || gm_http_has_crlf(target) || gm_http_has_crlf(content_type) ||
                (body == NULL && len > 0);
     /* libcurl 7.88 signs every header set on the handle, including a
      * "Name:" that only removes a header and is never sent: such a header
      * would make the signature wrong, so each needs a value. */
     for (size_t i = 0; !bad && extra_headers != NULL && extra_headers[i] != NULL; i++) {
         const char *colon = strchr(extra_headers[i], ':');
-        bad = has_crlf(extra_headers[i]) || colon == NULL || colon == extra_headers[i] ||
+        bad = gm_http_has_crlf(extra_headers[i]) || colon == NULL || colon == extra_headers[i] ||
               colon[1 + strspn(colon + 1, " \t")] == '\0';
     }
     if (bad) {
@@ -1051,8 +977,8 @@ gm_aws_outcome_t gm_aws_call(gm_aws_t *aws, const char *target, const char *cont
         return resp->outcome;
     }
     const creds_t *cr = &aws->creds;
-    if (has_crlf(cr->access_key) || strchr(cr->access_key, ':') != NULL || has_crlf(cr->secret_key) ||
-        (cr->session_token != NULL && has_crlf(cr->session_token))) {
+    if (gm_http_has_crlf(cr->access_key) || strchr(cr->access_key, ':') != NULL || gm_http_has_crlf(cr->secret_key) ||
+        (cr->session_token != NULL && gm_http_has_crlf(cr->session_token))) {
         resp->outcome = GM_AWS_AUTH;
         snprintf(resp->message, sizeof(resp->message), "malformed credentials from %s", aws->source);
         creds_clear(&aws->creds);
@@ -1071,9 +997,9 @@ gm_aws_outcome_t gm_aws_call(gm_aws_t *aws, const char *target, const char *cont
         h = append_header(h, "%s", extra_headers[i]);
     char *userpwd = gm_asprintf("%s:%s", cr->access_key, cr->secret_key);
 
-    buf_t out;
+    gm_http_body_t out;
     resp_headers_t rh;
-    buf_init(&out, MAX_RESPONSE, 0);
+    gm_http_body_init(&out, MAX_RESPONSE, 0);
     memset(&rh, 0, sizeof(rh));
     aws->errbuf[0] = '\0';
     CURL *c = aws->curl;
@@ -1100,7 +1026,7 @@ gm_aws_outcome_t gm_aws_call(gm_aws_t *aws, const char *target, const char *cont
 
     bool too_big = out.too_big;
     if (too_big) /* a partial body is not one to parse */
-        buf_wipe_free(&out);
+        gm_http_body_wipe(&out);
     resp->body = out.data != NULL ? out.data : gm_strdup("");
     resp->body_len = out.len;
     resp->retry_after_s = rh.retry_after_s;

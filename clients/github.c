@@ -40,6 +40,7 @@
 #include <openssl/pem.h>
 
 #include "gm/alloc.h"
+#include "gm/http.h"
 #include "gm/record.h"
 
 #define DEFAULT_TIMEOUT_MS 30000L
@@ -82,13 +83,6 @@ struct gm_github {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* A response body: grows up to max; too_big once more arrived. */
-typedef struct {
-    char *data;
-    size_t len, cap, max;
-    bool too_big;
-} buf_t;
-
 /* What one answer's headers said; -1 when absent. */
 typedef struct {
     int64_t limit, remaining, reset_s, retry_after_s;
@@ -117,19 +111,6 @@ static void real_sleep_ms(void *ctx, int64_t ms)
 static int64_t now(const gm_github_t *gh)
 {
     return gh->now_ms(gh->clock_ctx);
-}
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
-static bool has_crlf(const char *s)
-{
-    return strpbrk(s, "\r\n") != NULL;
 }
 
 /* Overwrites each occurrence of s in text. */
@@ -167,50 +148,6 @@ static void set_err(const gm_github_t *gh, char *err, size_t errlen, const char 
     snprintf(err, errlen, "%s", s);
     OPENSSL_cleanse(s, (size_t)n);
     free(s);
-}
-
-static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    buf_t *b = userdata;
-    size_t n = size * nmemb;
-    if (n > b->max - b->len) {
-        b->too_big = true;
-        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = gm_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static void buf_wipe_free(buf_t *b)
-{
-    if (b->data != NULL)
-        OPENSSL_cleanse(b->data, b->cap);
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-/* If the header line is "name: value", the trimmed value; else NULL. */
-static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
-        return NULL;
-    const char *v = line + nlen + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    *vlen = (size_t)(end - v);
-    return v;
 }
 
 /* A non-negative decimal integer, or -1. */
@@ -259,23 +196,23 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     const char *v;
     if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new response (after 100 Continue): forget the last */
         headers_reset(h);
-    else if ((v = header_value(ptr, len, "x-ratelimit-limit", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-limit", &vlen)) != NULL)
         h->limit = parse_int(v, vlen);
-    else if ((v = header_value(ptr, len, "x-ratelimit-remaining", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-remaining", &vlen)) != NULL)
         h->remaining = parse_int(v, vlen);
-    else if ((v = header_value(ptr, len, "x-ratelimit-reset", &vlen)) != NULL)
+    else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-reset", &vlen)) != NULL)
         h->reset_s = parse_int(v, vlen);
-    else if ((v = header_value(ptr, len, "x-ratelimit-resource", &vlen)) != NULL) {
+    else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-resource", &vlen)) != NULL) {
         if (vlen >= sizeof(h->resource))
             vlen = sizeof(h->resource) - 1;
         memcpy(h->resource, v, vlen);
         h->resource[vlen] = '\0';
-    } else if ((v = header_value(ptr, len, "retry-after", &vlen)) != NULL)
+    } else if ((v = gm_http_header_value(ptr, len, "retry-after", &vlen)) != NULL)
         h->retry_after_s = parse_retry_after(v, vlen);
-    else if ((v = header_value(ptr, len, "etag", &vlen)) != NULL) {
+    else if ((v = gm_http_header_value(ptr, len, "etag", &vlen)) != NULL) {
         free(h->etag);
         h->etag = vlen > 0 && vlen < 1024 ? gm_strndup(v, vlen) : NULL;
-    } else if ((v = header_value(ptr, len, "link", &vlen)) != NULL) {
+    } else if ((v = gm_http_header_value(ptr, len, "link", &vlen)) != NULL) {
         /* Several Link lines are one comma-separated list. */
         char *joined = h->link != NULL ? gm_asprintf("%s, %.*s", h->link, (int)vlen, v) : gm_strndup(v, vlen);
         free(h->link);
@@ -524,7 +461,7 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
         snprintf(err, errlen, "github: base URL must start with https:// or http://");
         return NULL;
     }
-    if (has_crlf(base) || (!app && has_crlf(opts->token))) {
+    if (gm_http_has_crlf(base) || (!app && gm_http_has_crlf(opts->token))) {
         snprintf(err, errlen, "github: base URL or token holds a line break");
         return NULL;
     }
@@ -575,7 +512,7 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gm_http_body_write_cb);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, gh->errbuf);
     return gh;
@@ -592,9 +529,9 @@ void gm_github_close(gm_github_t *gh)
     curl_global_cleanup();
     free(gh->base);
     free(gh->origin);
-    wipe_free(gh->token);
-    wipe_free(gh->inst_token);
-    wipe_free(gh->key_pem);
+    gm_http_wipe_free(gh->token);
+    gm_http_wipe_free(gh->inst_token);
+    gm_http_wipe_free(gh->key_pem);
     free(gh->etag_path);
     free(gh);
 }
@@ -682,7 +619,7 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
             secret = gm_strdup(gh->inst_token);
         }
         char *auth_line = gm_asprintf("Authorization: Bearer %s", secret);
-        wipe_free(secret);
+        gm_http_wipe_free(secret);
 
         struct curl_slist *h = NULL;
         h = curl_slist_append(h, "Accept: application/vnd.github+json");
@@ -700,9 +637,9 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
             abort();
         }
         free(inm);
-        wipe_free(auth_line);
+        gm_http_wipe_free(auth_line);
 
-        buf_t out = {.max = MAX_RESPONSE};
+        gm_http_body_t out = {.max = MAX_RESPONSE};
         headers_reset(hdrs);
         gh->errbuf[0] = '\0';
         CURL *c = gh->curl;
@@ -735,7 +672,7 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
             else
                 set_err(gh, err, errlen, "github: %s %s: %s", method, url,
                         gh->errbuf[0] != '\0' ? gh->errbuf : curl_easy_strerror(rc));
-            buf_wipe_free(&out);
+            gm_http_body_wipe(&out);
             if (attempt >= MAX_ATTEMPTS)
                 return -1;
             wait_ms(gh, ERROR_BACKOFF_MS << error_backoffs++, false);
@@ -755,7 +692,7 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
             gh->stats.not_modified++;
 
         json_t *o = out.len > 0 ? json_loadb(out.data, out.len, 0, NULL) : NULL;
-        buf_wipe_free(&out); /* the token exchange answer holds a token */
+        gm_http_body_wipe(&out); /* the token exchange answer holds a token */
         if (is_rate_limit(st, hdrs, o)) {
             gh->stats.rate_limited++;
             if (attempt < MAX_ATTEMPTS) {
@@ -788,7 +725,7 @@ static int ensure_token(gm_github_t *gh, char *err, size_t errlen)
 {
     if (gh->inst_token != NULL && now(gh) < gh->inst_expires_ms - REFRESH_BEFORE_MS)
         return 0;
-    wipe_free(gh->inst_token);
+    gm_http_wipe_free(gh->inst_token);
     gh->inst_token = NULL;
     char *url = gm_asprintf("%s/app/installations/%lld/access_tokens", gh->base, (long long)gh->installation_id);
     resp_headers_t hdrs = {0};
@@ -804,7 +741,7 @@ static int ensure_token(gm_github_t *gh, char *err, size_t errlen)
             set_err(gh, err, errlen, "github: installation token for %lld: HTTP %ld %s", (long long)gh->installation_id,
                     st, gh_message(o));
             rc = -1;
-        } else if (tok == NULL || *tok == '\0' || has_crlf(tok)) {
+        } else if (tok == NULL || *tok == '\0' || gm_http_has_crlf(tok)) {
             set_err(gh, err, errlen, "github: installation token for %lld: no token in the answer",
                     (long long)gh->installation_id);
             rc = -1;
@@ -835,7 +772,7 @@ static int ensure_token(gm_github_t *gh, char *err, size_t errlen)
  * URL's origin (the token is never sent elsewhere). NULL with the reason. */
 static char *make_url(gm_github_t *gh, const char *path_or_url, char *err, size_t errlen)
 {
-    if (path_or_url == NULL || *path_or_url == '\0' || has_crlf(path_or_url) || strpbrk(path_or_url, " \t") != NULL) {
+    if (path_or_url == NULL || *path_or_url == '\0' || gm_http_has_crlf(path_or_url) || strpbrk(path_or_url, " \t") != NULL) {
         snprintf(err, errlen, "github: empty path, or one holding blanks or line breaks");
         return NULL;
     }

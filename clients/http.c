@@ -1,0 +1,76 @@
+#include "gm/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "gm/alloc.h"
+
+void gm_http_body_init(gm_http_body_t *b, size_t max, size_t initial)
+{
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+    if (initial > 0) {
+        b->cap = initial + 1;
+        b->data = gm_malloc(b->cap);
+        b->data[0] = '\0';
+    }
+}
+
+size_t gm_http_body_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    gm_http_body_t *b = userdata;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len) {
+        b->too_big = true;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = gm_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+void gm_http_body_wipe(gm_http_body_t *b)
+{
+    if (b->data != NULL)
+        OPENSSL_cleanse(b->data, b->cap);
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+const char *gm_http_header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+        return NULL;
+    const char *v = line + nlen + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *vlen = (size_t)(end - v);
+    return v;
+}
+
+bool gm_http_has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+void gm_http_wipe_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}

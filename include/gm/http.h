@@ -1,0 +1,34 @@
+/* gm_http: what both outbound clients (AWS, GitHub) need around libcurl:
+ * a bounded response body, header parsing, and wiping secrets. */
+#ifndef GM_HTTP_H
+#define GM_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A response body: grows up to max; too_big once more arrived (the write
+ * callback then fails the transfer with CURLE_WRITE_ERROR). Always
+ * NUL-terminated once data is non-NULL. Owned; release with
+ * gm_http_body_wipe (which overwrites it: bodies can carry credentials). */
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+    bool too_big;
+} gm_http_body_t;
+
+void gm_http_body_init(gm_http_body_t *b, size_t max, size_t initial);
+/* CURLOPT_WRITEFUNCTION with a gm_http_body_t * as CURLOPT_WRITEDATA. */
+size_t gm_http_body_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata);
+void gm_http_body_wipe(gm_http_body_t *b);
+
+/* If the header line is "name: value" (name case-insensitive), the trimmed
+ * value and its length; else NULL. */
+const char *gm_http_header_value(const char *line, size_t len, const char *name, size_t *vlen);
+
+/* A header value must not carry a line break (header injection). */
+bool gm_http_has_crlf(const char *s);
+
+/* Overwrites a secret string, then frees it. NULL is fine. */
+void gm_http_wipe_free(char *s);
+
+#endif
