@@ -29,6 +29,11 @@ const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1
                                                                  10000, 25000, 100000, 500000, 2000000};
 
 #define FREE_CHECK_INTERVAL_MS 100
+/* Group commit waits this long at most for the clients it just answered to
+ * send their next delivery, so that one sync covers them all instead of the
+ * first one or two. Only when the last batch held more than one delivery:
+ * a lone client never waits. */
+#define COMMIT_DELAY_US 300
 /* Kept free below min_free whatever it is set to: the ledger log and the
  * checkpoint live on the same file system, and if appends took the last page
  * no checkpoint could be written, so no processed segment could be deleted,
@@ -64,6 +69,7 @@ struct gm_spool {
     uint64_t appended_seq, synced_seq;
     uint64_t sync_failures_seq; /* the last sync batch that failed */
     uint64_t flushed_seq;       /* covered by the last successful gm_spool_flush */
+    uint64_t last_batch;        /* appends the last sync covered */
     gm_spool_pos_t append_pos, synced_pos;
     gm_spool_waiter_t *wait_head, *wait_tail;
     int64_t free_checked_ms;
@@ -407,8 +413,21 @@ static void *sync_main(void *arg)
             pthread_cond_wait(&s->sync_cond, &s->lock);
         if (s->appended_seq == s->synced_seq && s->stopping)
             break;
+        if (s->last_batch > 1 && !s->stopping) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_nsec += COMMIT_DELAY_US * 1000L;
+            if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+            }
+            while (s->appended_seq - s->synced_seq < s->last_batch && !s->stopping)
+                if (pthread_cond_timedwait(&s->sync_cond, &s->lock, &deadline) == ETIMEDOUT)
+                    break;
+        }
 
         uint64_t target = s->appended_seq;
+        s->last_batch = target - s->synced_seq;
         gm_spool_pos_t target_pos = s->append_pos;
         int fd = s->active_fd;
         int *old = s->unsynced_fds;
