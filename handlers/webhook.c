@@ -318,6 +318,10 @@ static void spool_delivery(webhook_handler_t *self, exchange_t *x, const gm_deli
     gm_spool_entry_t e = {
         .received_at_ms = now,
         .form_encoded = d->form_encoded,
+        /* Most deliveries (requested, queued, in_progress, waiting) make no
+         * record; saying so spares the pipeline a second parse. A completed
+         * one that made none is parsed again, so its anomalies are counted. */
+        .no_record = res->status == GM_PROC_NO_RECORD && strcmp(res->action, "completed") != 0,
         .event = p->event,
         .event_len = (uint8_t)strlen(p->event),
         .delivery = p->delivery,

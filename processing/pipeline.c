@@ -67,6 +67,13 @@ static int on_entry(void *ctx, const gm_spool_entry_t *e)
         .received_at_ms = e->received_at_ms,
     };
     gm_proc_result_t res;
+    if (e->no_record) {
+        /* Derivation is deterministic, so the receiver's verdict stands; only
+         * the delivery id needs to reach the ledger log. */
+        gm_ledger_persist(p->o.ledger, gm_ledger_key_delivery(delivery, e->delivery_len), e->received_at_ms);
+        atomic_fetch_add_explicit(&p->o.processor->metrics->processed, 1, memory_order_relaxed);
+        return 0;
+    }
     gm_processor_handle(p->o.processor, &d, &res);
     log_result(&d, &res);
     if (res.status == GM_PROC_FAILED) {

@@ -24,6 +24,8 @@
 #define ENTRY_VERSION 1
 #define ENTRY_HEADER 16 /* version, flags, event_len, delivery_len, body_len u32, received_at_ms i64 */
 #define ENTRY_FORM_ENCODED 0x01u
+#define ENTRY_NO_RECORD 0x02u
+#define ENTRY_FLAGS (ENTRY_FORM_ENCODED | ENTRY_NO_RECORD)
 
 /* The table-driven path, whatever the CPU. Not in the header: only the
  * tests call it, to check the two paths against each other. */
@@ -173,7 +175,7 @@ void gm_spool_entry_encode(const gm_spool_entry_t *e, uint8_t *out)
 {
     uint64_t at = (uint64_t)e->received_at_ms; /* two's complement, by definition of the conversion */
     out[0] = ENTRY_VERSION;
-    out[1] = e->form_encoded ? ENTRY_FORM_ENCODED : 0;
+    out[1] = (uint8_t)((e->form_encoded ? ENTRY_FORM_ENCODED : 0) | (e->no_record ? ENTRY_NO_RECORD : 0));
     out[2] = e->event_len;
     out[3] = e->delivery_len;
     put32(out + 4, e->body_len);
@@ -186,7 +188,7 @@ void gm_spool_entry_encode(const gm_spool_entry_t *e, uint8_t *out)
 
 int gm_spool_entry_decode(const uint8_t *p, size_t len, gm_spool_entry_t *out)
 {
-    if (len < ENTRY_HEADER || p[0] != ENTRY_VERSION || (p[1] & ~ENTRY_FORM_ENCODED) != 0)
+    if (len < ENTRY_HEADER || p[0] != ENTRY_VERSION || (p[1] & ~ENTRY_FLAGS) != 0)
         return -1;
     uint32_t body_len = get32(p + 4);
     /* Exactly, not "at least": bytes left over would mean that the writer
@@ -197,6 +199,7 @@ int gm_spool_entry_decode(const uint8_t *p, size_t len, gm_spool_entry_t *out)
     /* Back to signed without an implementation-defined conversion. */
     out->received_at_ms = at <= INT64_MAX ? (int64_t)at : -(int64_t)~at - 1;
     out->form_encoded = (p[1] & ENTRY_FORM_ENCODED) != 0;
+    out->no_record = (p[1] & ENTRY_NO_RECORD) != 0;
     out->event_len = p[2];
     out->event = (const char *)p + ENTRY_HEADER;
     out->delivery_len = p[3];

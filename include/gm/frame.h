@@ -39,6 +39,8 @@ gm_frame_status_t gm_frame_decode(const uint8_t *buf, size_t avail, uint32_t max
 typedef struct {
     int64_t received_at_ms; /* wall clock at receipt */
     bool form_encoded;      /* body is application/x-www-form-urlencoded */
+    bool no_record;         /* the receiver found an action that makes no record (not "completed"):
+                               processing need not parse the body again */
     const char *event;      /* X-GitHub-Event; not NUL-terminated when decoded */
     uint8_t event_len;
     const char *delivery;   /* X-GitHub-Delivery */

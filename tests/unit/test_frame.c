@@ -267,6 +267,7 @@ static void entry_round_trip(const gm_spool_entry_t *e)
     cr_assert_eq(gm_spool_entry_decode(buf, n, &d), 0);
     cr_assert_eq(d.received_at_ms, e->received_at_ms);
     cr_assert_eq(d.form_encoded, e->form_encoded);
+    cr_assert_eq(d.no_record, e->no_record);
     cr_assert_eq(d.event_len, e->event_len);
     cr_assert_eq(d.delivery_len, e->delivery_len);
     cr_assert_eq(d.body_len, e->body_len);
@@ -399,7 +400,7 @@ Test(entry, decode_rejects_unknown_flags)
 {
     uint8_t buf[64];
     size_t n = valid_entry(buf);
-    for (int bit = 1; bit < 8; bit++) {
+    for (int bit = 2; bit < 8; bit++) {
         buf[1] = (uint8_t)(1u << bit);
         expect_rejected(buf, n, "flag bit");
         buf[1] = (uint8_t)(1u << bit | 1u);
@@ -409,6 +410,11 @@ Test(entry, decode_rejects_unknown_flags)
     gm_spool_entry_t d;
     cr_assert_eq(gm_spool_entry_decode(buf, n, &d), 0);
     cr_assert(d.form_encoded);
+    cr_assert(!d.no_record);
+    buf[1] = 3; /* both known flags */
+    cr_assert_eq(gm_spool_entry_decode(buf, n, &d), 0);
+    cr_assert(d.form_encoded);
+    cr_assert(d.no_record);
 }
 
 Test(entry, decode_rejects_lengths_that_do_not_add_up)
