@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 
 #define FILE_NAME "checkpoint.json"
-#define TMP_NAME "checkpoint.json.tmp"
 
 static int get_u64(json_t *o, const char *key, uint64_t *out)
 {
@@ -66,24 +66,12 @@ int gm_checkpoint_save(const char *dir, const gm_checkpoint_t *cp, char *err, si
         snprintf(err, errlen, "cannot encode the checkpoint");
         return -1;
     }
-    int rc = -1, dirfd = -1, fd = -1;
+    /* With a newline: operators read it. */
     size_t len = strlen(text);
-    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-        (fd = openat(dirfd, TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
-        goto Error;
-    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-        goto Error;
-    if (renameat(dirfd, TMP_NAME, dirfd, FILE_NAME) != 0 || fsync(dirfd) != 0)
-        goto Error;
-    rc = 0;
-    goto Exit;
-Error:
-    snprintf(err, errlen, "%s/%s: %s", dir, FILE_NAME, strerror(errno));
-Exit:
-    if (fd >= 0)
-        close(fd);
-    if (dirfd >= 0)
-        close(dirfd);
+    text[len] = '\n'; /* the terminator's byte: json_dumps allocated it */
+    int rc = gm_write_file_atomic(dir, FILE_NAME, text, len + 1);
+    if (rc != 0)
+        snprintf(err, errlen, "%s/%s: %s", dir, FILE_NAME, strerror(errno));
     free(text);
     return rc;
 }

@@ -9,6 +9,21 @@
  * Returns 0, or -1 with errno set. */
 int gm_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
 
+/* fsync of a directory: makes a create, rename or unlink in it durable. */
+int gm_fsync_dir(const char *dir);
+
+/* Writes path whole and fsyncs it. Returns 0, or -1 with errno set. */
+int gm_write_file(const char *path, const void *data, size_t len, int mode);
+
+/* Replaces dir/name atomically: writes dir/name.tmp, fsyncs it, renames it
+ * over, fsyncs the directory. A crash leaves the old file or the new one,
+ * never a mix. Returns 0, or -1 with errno set. */
+int gm_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+
+/* Reads a whole file (at most max bytes, else NULL with errno EFBIG) into a
+ * new NUL-terminated buffer the caller frees. NULL with errno on failure. */
+char *gm_read_file(const char *path, size_t max, size_t *len);
+
 /* Value of a hex digit (either case), or -1. */
 int gm_hexval(unsigned char c);
 
