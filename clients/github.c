@@ -13,15 +13,11 @@
  * curl's messages (which never hold request headers) and GitHub's
  * "message" field, from which the secrets in use are redacted.
  *
- * The ETag cache is a JSON file {"version":1,"entries":{url:{"etag","body",
- * "next"}}} in least-recently-stored-first order (jansson keeps insertion
- * order); at most MAX_ETAGS URLs are kept, the oldest dropped first. It is
- * only an optimisation: a missing or unreadable file starts an empty cache,
- * and it is written (tmp + rename) at close. */
+ * The App JWT and installation token are in github_auth.c, the ETag cache
+ * in github_etags.c. */
 #include "gm/github.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,66 +25,29 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "gm/alloc.h"
 #include "gm/http.h"
-#include "gm/record.h"
+
+#include "github_internal.h"
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_RESERVE 50
 #define MAX_ATTEMPTS 5
 #define MAX_RESPONSE ((size_t)64 << 20)
-#define MAX_ETAGS 10000
 /* Exponential back-off for rate limits without retry-after or reset. */
 #define LIMIT_BACKOFF_MS (60 * 1000LL)
 /* Back-off for transport errors and 5xx: 1 s, 2 s, 4 s, 8 s. */
 #define ERROR_BACKOFF_MS 1000LL
 /* No single wait longer than this (a reset is at most an hour away). */
 #define MAX_WAIT_MS (3600 * 1000LL + 60 * 1000LL)
-/* The installation token is renewed this long before it expires. */
-#define REFRESH_BEFORE_MS (5 * 60 * 1000LL)
-/* When GitHub gives no usable expires_at: tokens last an hour. */
-#define TOKEN_LIFETIME_MS (60 * 60 * 1000LL)
 #define USER_AGENT "gha-metrics"
 #define API_VERSION "2022-11-28"
-
-typedef enum { AUTH_DEFAULT, AUTH_JWT } auth_kind_t;
-
-struct gm_github {
-    char *base;   /* without trailing '/' */
-    char *origin; /* "scheme://host[:port]" of base: full URLs must share it */
-    char *token;  /* the configured token, or NULL with app auth */
-    int64_t app_id, installation_id;
-    char *key_pem;
-    char *inst_token; /* installation token, NULL until fetched */
-    int64_t inst_expires_ms;
-    char *etag_path;
-    json_t *etags; /* url → {"etag","body","next"} */
-    int reserve;
-    int64_t (*now_ms)(void *ctx);
-    void (*sleep_ms)(void *ctx, int64_t ms);
-    void *clock_ctx;
-    CURL *curl;
-    gm_github_stats_t stats;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-/* What one answer's headers said; -1 when absent. */
-typedef struct {
-    int64_t limit, remaining, reset_s, retry_after_s;
-    char resource[32];
-    char *etag, *link;
-} resp_headers_t;
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -108,7 +67,7 @@ static void real_sleep_ms(void *ctx, int64_t ms)
         ;
 }
 
-static int64_t now(const gm_github_t *gh)
+int64_t gm_github_now(const gm_github_t *gh)
 {
     return gh->now_ms(gh->clock_ctx);
 }
@@ -124,9 +83,7 @@ static void redact(char *text, const char *s)
 }
 
 /* printf into err, with every secret of gh redacted. */
-static void set_err(const gm_github_t *gh, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void set_err(const gm_github_t *gh, char *err, size_t errlen, const char *fmt, ...)
+void gm_github_set_err(const gm_github_t *gh, char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -164,7 +121,7 @@ static int64_t parse_int(const char *v, size_t len)
     return n;
 }
 
-static void headers_reset(resp_headers_t *h)
+void gm_github_headers_reset(resp_headers_t *h)
 {
     free(h->etag);
     free(h->link);
@@ -195,7 +152,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t len = size * nmemb, vlen;
     const char *v;
     if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new response (after 100 Continue): forget the last */
-        headers_reset(h);
+        gm_github_headers_reset(h);
     else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-limit", &vlen)) != NULL)
         h->limit = parse_int(v, vlen);
     else if ((v = gm_http_header_value(ptr, len, "x-ratelimit-remaining", &vlen)) != NULL)
@@ -311,146 +268,6 @@ char *gm_github_link_next(const char *link)
     }
 }
 
-/* ---- app JWT ------------------------------------------------------------------ */
-
-static char *b64url(const unsigned char *in, size_t len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = gm_malloc((len + 2) / 3 * 4 + 1), *o = out;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = tbl[v >> 18 & 63];
-        *o++ = tbl[v >> 12 & 63];
-        *o++ = tbl[v >> 6 & 63];
-        *o++ = tbl[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-        *o++ = tbl[v >> 18 & 63];
-        *o++ = tbl[v >> 12 & 63];
-        if (i + 1 < len)
-            *o++ = tbl[v >> 6 & 63];
-    }
-    *o = '\0';
-    return out;
-}
-
-char *gm_github_app_jwt(int64_t app_id, const char *key_pem, int64_t now_s, char *err, size_t errlen)
-{
-    char *jwt = NULL, *input = NULL, *h64 = NULL, *p64 = NULL;
-    unsigned char *sig = NULL;
-    EVP_PKEY *key = NULL;
-    EVP_MD_CTX *md = NULL;
-    BIO *bio = NULL;
-
-    if (app_id <= 0 || key_pem == NULL || *key_pem == '\0') {
-        snprintf(err, errlen, "app JWT: an app id and a private key are needed");
-        return NULL;
-    }
-    bio = BIO_new_mem_buf(key_pem, -1);
-    if (bio == NULL || (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
-        snprintf(err, errlen, "app JWT: the private key is not a readable PEM private key");
-        goto Exit;
-    }
-    if (!EVP_PKEY_is_a(key, "RSA")) {
-        snprintf(err, errlen, "app JWT: the private key is not an RSA key");
-        goto Exit;
-    }
-    /* The app id as a number: GitHub takes iss as the app id (a number) or
-     * the client id (a string). */
-    static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
-    char payload[128];
-    snprintf(payload, sizeof(payload), "{\"iat\":%lld,\"exp\":%lld,\"iss\":%lld}", (long long)(now_s - 60),
-             (long long)(now_s + 540), (long long)app_id);
-    h64 = b64url((const unsigned char *)header, sizeof(header) - 1);
-    p64 = b64url((const unsigned char *)payload, strlen(payload));
-    input = gm_asprintf("%s.%s", h64, p64);
-
-    size_t siglen = 0;
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
-        snprintf(err, errlen, "app JWT: cannot sign");
-        goto Exit;
-    }
-    sig = gm_malloc(siglen);
-    if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
-        snprintf(err, errlen, "app JWT: cannot sign");
-        goto Exit;
-    }
-    char *s64 = b64url(sig, siglen);
-    jwt = gm_asprintf("%s.%s", input, s64);
-    free(s64);
-Exit:
-    ERR_clear_error(); /* nothing about the key stays in OpenSSL's queue */
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(key);
-    BIO_free(bio);
-    free(sig);
-    free(h64);
-    free(p64);
-    free(input);
-    return jwt;
-}
-
-/* ---- ETag cache ------------------------------------------------------------------ */
-
-static void etags_load(gm_github_t *gh)
-{
-    json_t *root = json_load_file(gh->etag_path, 0, NULL);
-    json_t *entries = json_object_get(root, "entries");
-    gh->etags = json_object();
-    if (json_integer_value(json_object_get(root, "version")) == 1 && json_is_object(entries)) {
-        const char *url;
-        json_t *e;
-        json_object_foreach(entries, url, e)
-        {
-            if (json_is_string(json_object_get(e, "etag")) && json_object_get(e, "body") != NULL)
-                json_object_set(gh->etags, url, e);
-        }
-    }
-    json_decref(root);
-    while (json_object_size(gh->etags) > MAX_ETAGS)
-        json_object_del(gh->etags, json_object_iter_key(json_object_iter(gh->etags)));
-}
-
-static void etags_store(gm_github_t *gh, const char *url, const char *etag, json_t *body, const char *next)
-{
-    /* A copy: the caller owns (and may change) the page's body. */
-    json_t *e = json_pack("{s:s, s:o, s:s?}", "etag", etag, "body", json_deep_copy(body), "next", next);
-    if (e == NULL)
-        return;
-    json_object_del(gh->etags, url); /* re-inserted last: the most recent */
-    json_object_set_new(gh->etags, url, e);
-    while (json_object_size(gh->etags) > MAX_ETAGS)
-        json_object_del(gh->etags, json_object_iter_key(json_object_iter(gh->etags)));
-}
-
-static void etags_save(gm_github_t *gh)
-{
-    json_t *root = json_pack("{s:i, s:O}", "version", 1, "entries", gh->etags);
-    char *tmp = gm_asprintf("%s.tmp.%ld", gh->etag_path, (long)getpid());
-    int fd = root != NULL ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    bool ok = false;
-    if (fd >= 0) {
-        FILE *f = fdopen(fd, "w");
-        if (f == NULL)
-            close(fd);
-        else {
-            ok = json_dumpf(root, f, JSON_COMPACT) == 0;
-            ok = fflush(f) == 0 && ok;
-            ok = fsync(fileno(f)) == 0 && ok;
-            ok = fclose(f) == 0 && ok;
-        }
-        ok = ok && rename(tmp, gh->etag_path) == 0;
-        if (!ok)
-            unlink(tmp);
-    }
-    free(tmp);
-    json_decref(root);
-}
-
 /* ---- open / close ------------------------------------------------------------------ */
 
 gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errlen)
@@ -501,7 +318,7 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
     gh->stats.limit = gh->stats.remaining = gh->stats.reset_s = -1;
     if (opts->etag_cache != NULL && *opts->etag_cache != '\0') {
         gh->etag_path = gm_strdup(opts->etag_cache);
-        etags_load(gh);
+        gm_github_etags_load(gh);
     }
     gh->curl = c;
     long timeout = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -523,7 +340,7 @@ void gm_github_close(gm_github_t *gh)
     if (gh == NULL)
         return;
     if (gh->etag_path != NULL)
-        etags_save(gh);
+        gm_github_etags_save(gh);
     json_decref(gh->etags);
     curl_easy_cleanup(gh->curl);
     curl_global_cleanup();
@@ -564,7 +381,7 @@ static void wait_ms(gm_github_t *gh, int64_t ms, bool for_limit)
 }
 
 /* GitHub's "message" of an error body, or "". Borrowed from o. */
-static const char *gh_message(json_t *o)
+const char *gm_github_message(json_t *o)
 {
     const char *m = json_string_value(json_object_get(o, "message"));
     return m != NULL ? m : "";
@@ -579,27 +396,25 @@ static bool is_rate_limit(long status, const resp_headers_t *h, json_t *body)
     if (h->retry_after_s >= 0 || h->remaining == 0)
         return true;
     /* "API rate limit exceeded for ...", "You have exceeded a secondary rate limit ..." */
-    const char *m = gh_message(body);
+    const char *m = gm_github_message(body);
     for (const char *p = m; *p != '\0'; p++)
         if (strncasecmp(p, "rate limit", 10) == 0)
             return true;
     return false;
 }
 
-static int ensure_token(gm_github_t *gh, char *err, size_t errlen);
-
 /* One logical request with its retries. `url` is absolute; `etag` (may be
  * NULL) is sent as If-None-Match. On 0, *status, *hdrs (the caller resets
  * them) and *body (the caller's, may be NULL) hold the last answer. */
-static int perform(gm_github_t *gh, const char *method, const char *url, const char *json_body, auth_kind_t auth,
-                   const char *etag, long *status, resp_headers_t *hdrs, json_t **body, char *err, size_t errlen)
+int gm_github_perform(gm_github_t *gh, const char *method, const char *url, const char *json_body, auth_kind_t auth,
+                      const char *etag, long *status, resp_headers_t *hdrs, json_t **body, char *err, size_t errlen)
 {
     int limit_backoffs = 0, error_backoffs = 0;
     *status = 0;
     *body = NULL;
     for (int attempt = 1;; attempt++) {
         /* Proactive slow-down: keep the reserve of the hourly budget. */
-        int64_t t = now(gh);
+        int64_t t = gm_github_now(gh);
         if (gh->stats.remaining >= 0 && gh->stats.remaining <= gh->reserve && gh->stats.reset_s >= 0 &&
             gh->stats.reset_s * 1000 > t) {
             wait_ms(gh, gh->stats.reset_s * 1000 - t, true);
@@ -608,13 +423,13 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
 
         char *secret = NULL;
         if (auth == AUTH_JWT) {
-            secret = gm_github_app_jwt(gh->app_id, gh->key_pem, now(gh) / 1000, err, errlen);
+            secret = gm_github_app_jwt(gh->app_id, gh->key_pem, gm_github_now(gh) / 1000, err, errlen);
             if (secret == NULL)
                 return -1;
         } else if (gh->token != NULL)
             secret = gm_strdup(gh->token);
         else {
-            if (ensure_token(gh, err, errlen) != 0)
+            if (gm_github_ensure_token(gh, err, errlen) != 0)
                 return -1;
             secret = gm_strdup(gh->inst_token);
         }
@@ -640,7 +455,7 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
         gm_http_wipe_free(auth_line);
 
         gm_http_body_t out = {.max = MAX_RESPONSE};
-        headers_reset(hdrs);
+        gm_github_headers_reset(hdrs);
         gh->errbuf[0] = '\0';
         CURL *c = gh->curl;
         curl_easy_setopt(c, CURLOPT_URL, url);
@@ -667,11 +482,11 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
 
         if (rc != CURLE_OK) {
             if (out.too_big)
-                set_err(gh, err, errlen, "github: %s %s: response larger than %zu MiB", method, url,
-                        MAX_RESPONSE >> 20);
+                gm_github_set_err(gh, err, errlen, "github: %s %s: response larger than %zu MiB", method, url,
+                                  MAX_RESPONSE >> 20);
             else
-                set_err(gh, err, errlen, "github: %s %s: %s", method, url,
-                        gh->errbuf[0] != '\0' ? gh->errbuf : curl_easy_strerror(rc));
+                gm_github_set_err(gh, err, errlen, "github: %s %s: %s", method, url,
+                                  gh->errbuf[0] != '\0' ? gh->errbuf : curl_easy_strerror(rc));
             gm_http_body_wipe(&out);
             if (attempt >= MAX_ATTEMPTS)
                 return -1;
@@ -700,7 +515,7 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
                 if (hdrs->retry_after_s >= 0)
                     w = hdrs->retry_after_s * 1000;
                 else if (hdrs->remaining == 0 && hdrs->reset_s >= 0)
-                    w = hdrs->reset_s * 1000 - now(gh);
+                    w = hdrs->reset_s * 1000 - gm_github_now(gh);
                 else
                     w = LIMIT_BACKOFF_MS << limit_backoffs++;
                 /* At least a second: a reset already past (clock skew) must not spin. */
@@ -717,55 +532,6 @@ static int perform(gm_github_t *gh, const char *method, const char *url, const c
         *body = o;
         return 0;
     }
-}
-
-/* Renews the installation token when missing or within five minutes of its
- * expiry: POST {base}/app/installations/{id}/access_tokens with the JWT. */
-static int ensure_token(gm_github_t *gh, char *err, size_t errlen)
-{
-    if (gh->inst_token != NULL && now(gh) < gh->inst_expires_ms - REFRESH_BEFORE_MS)
-        return 0;
-    gm_http_wipe_free(gh->inst_token);
-    gh->inst_token = NULL;
-    char *url = gm_asprintf("%s/app/installations/%lld/access_tokens", gh->base, (long long)gh->installation_id);
-    resp_headers_t hdrs = {0};
-    headers_reset(&hdrs);
-    long st = 0;
-    json_t *o = NULL;
-    int rc = perform(gh, "POST", url, "{}", AUTH_JWT, NULL, &st, &hdrs, &o, err, errlen);
-    headers_reset(&hdrs);
-    if (rc == 0) {
-        const char *tok = json_string_value(json_object_get(o, "token"));
-        const char *exp = json_string_value(json_object_get(o, "expires_at"));
-        if (st != 201 && st != 200) {
-            set_err(gh, err, errlen, "github: installation token for %lld: HTTP %ld %s", (long long)gh->installation_id,
-                    st, gh_message(o));
-            rc = -1;
-        } else if (tok == NULL || *tok == '\0' || gm_http_has_crlf(tok)) {
-            set_err(gh, err, errlen, "github: installation token for %lld: no token in the answer",
-                    (long long)gh->installation_id);
-            rc = -1;
-        } else {
-            int64_t exp_ms;
-            gh->inst_token = gm_strdup(tok);
-            gh->inst_expires_ms =
-                exp != NULL && gm_time_parse_iso8601(exp, &exp_ms) == 0 ? exp_ms : now(gh) + TOKEN_LIFETIME_MS;
-        }
-    }
-    if (o != NULL) {
-        /* Wipe the token held in the parsed answer before freeing it. */
-        json_t *t = json_object_get(o, "token");
-        if (json_is_string(t)) {
-            size_t n = json_string_length(t);
-            char *z = gm_calloc(1, n + 1);
-            memset(z, '*', n);
-            json_string_setn(t, z, n);
-            free(z);
-        }
-        json_decref(o);
-    }
-    free(url);
-    return rc;
 }
 
 /* An absolute URL for a path or a full URL; full URLs must be on the base
@@ -795,10 +561,10 @@ int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_
     json_t *cached = gh->etags != NULL ? json_object_get(gh->etags, url) : NULL;
     const char *etag = json_string_value(json_object_get(cached, "etag"));
     resp_headers_t hdrs = {0};
-    headers_reset(&hdrs);
+    gm_github_headers_reset(&hdrs);
     long st = 0;
     json_t *o = NULL;
-    int rc = perform(gh, "GET", url, NULL, AUTH_DEFAULT, etag, &st, &hdrs, &o, err, errlen);
+    int rc = gm_github_perform(gh, "GET", url, NULL, AUTH_DEFAULT, etag, &st, &hdrs, &o, err, errlen);
     if (rc != 0)
         goto Exit;
     page->status = st;
@@ -815,12 +581,12 @@ int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_
     page->next = gm_github_link_next(hdrs.link);
     if (st == 200 && gh->etags != NULL) {
         if (hdrs.etag != NULL && o != NULL)
-            etags_store(gh, url, hdrs.etag, o, page->next);
+            gm_github_etags_store(gh, url, hdrs.etag, o, page->next);
         else
             json_object_del(gh->etags, url); /* stale: forget it */
     }
 Exit:
-    headers_reset(&hdrs);
+    gm_github_headers_reset(&hdrs);
     free(url);
     return rc;
 }
@@ -833,17 +599,17 @@ int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_
     if (url == NULL)
         return -1;
     resp_headers_t hdrs = {0};
-    headers_reset(&hdrs);
+    gm_github_headers_reset(&hdrs);
     long st = 0;
     json_t *o = NULL;
-    int rc =
-        perform(gh, "POST", url, json_body != NULL ? json_body : "", AUTH_DEFAULT, NULL, &st, &hdrs, &o, err, errlen);
+    int rc = gm_github_perform(gh, "POST", url, json_body != NULL ? json_body : "", AUTH_DEFAULT, NULL, &st, &hdrs, &o,
+                               err, errlen);
     if (rc == 0) {
         page->status = st;
         page->body = o;
         page->next = gm_github_link_next(hdrs.link);
     }
-    headers_reset(&hdrs);
+    gm_github_headers_reset(&hdrs);
     free(url);
     return rc;
 }

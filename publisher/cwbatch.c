@@ -61,47 +61,11 @@
 
 #include "gm/alloc.h"
 
-#define MINUTE_MS 60000
-#define NAME_MAX_LEN 255                   /* metric, dimension name and namespace */
-#define DIM_VALUE_MAX_LEN 1024             /* dimension value */
-#define TIMESTAMP_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
-#define DUMP_FLAGS(prec) (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(prec))
-
-/* ------------------------------------------------------------- types */
-
-typedef struct {
-    uint64_t hash;     /* of ident and minute */
-    int64_t minute_ms; /* _aws.Timestamp truncated to the minute */
-    uint64_t seq;      /* arrival order: ties between equal minutes */
-    bool open;         /* in the table: still takes new values */
-    size_t ndims;
-    char *ident; /* "metric\0unit\0name1\0value1\0..." */
-    size_t identlen;
-    size_t n, cap; /* distinct values held / allocated */
-    double *values;
-    uint64_t *counts;
-} cw_datum_t;
-
-typedef struct {
-    char *name;
-    cw_datum_t **slots; /* hash table of the open datums; NULL = empty */
-    size_t slot_mask;   /* table size − 1 (a power of two) */
-    size_t slot_used;
-    cw_datum_t **queue; /* pending datums: queue[head .. head+count) */
-    size_t head, count, alloc;
-    bool sorted; /* queue in (minute, seq) order */
-} cw_ns_t;
-
-struct gm_cw {
-    cw_ns_t **ns;
-    size_t nns;
-    size_t pending; /* datums over all namespaces */
-    uint64_t seq;
-};
+#include "cwbatch_internal.h"
 
 /* Out of memory inside jansson: the one condition the service does not
  * survive (gm/alloc.h), handled the same way. */
-static void *need(void *p)
+void *gm_cw_need(void *p)
 {
     if (p == NULL) {
         static const char msg[] = "{\"level\":\"fatal\",\"module\":\"cwbatch\",\"msg\":\"out of memory\"}\n";
@@ -114,12 +78,7 @@ static void *need(void *p)
 
 /* ------------------------------------------------------------ buffer */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static void buf_add(buf_t *b, const void *s, size_t n)
+void gm_cw_buf_add(gm_cw_buf_t *b, const void *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -133,9 +92,9 @@ static void buf_add(buf_t *b, const void *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void buf_str(buf_t *b, const char *s)
+void gm_cw_buf_str(gm_cw_buf_t *b, const char *s)
 {
-    buf_add(b, s, strlen(s) + 1); /* with the NUL: ident keys */
+    gm_cw_buf_add(b, s, strlen(s) + 1); /* with the NUL: ident keys */
 }
 
 /* ------------------------------------------------------------ datums */
@@ -222,8 +181,8 @@ static int digits_for(double v)
 static json_t *number(double v)
 {
     if (integral(v))
-        return need(json_integer((json_int_t)v));
-    return need(json_real(v));
+        return gm_cw_need(json_integer((json_int_t)v));
+    return gm_cw_need(json_real(v));
 }
 
 /* One datum as compact JSON: {"MetricName","Dimensions"?,"Timestamp",
@@ -235,24 +194,24 @@ static char *datum_json(const cw_datum_t *d, size_t *len)
     const char *unit = metric + strlen(metric) + 1;
     const char *p = unit + strlen(unit) + 1;
 
-    json_t *o = need(json_object());
+    json_t *o = gm_cw_need(json_object());
     /* Every string came out of json_loadb: valid UTF-8 without NUL. */
-    json_object_set_new(o, "MetricName", need(json_string_nocheck(metric)));
+    json_object_set_new(o, "MetricName", gm_cw_need(json_string_nocheck(metric)));
     if (d->ndims > 0) {
-        json_t *dims = need(json_array());
+        json_t *dims = gm_cw_need(json_array());
         for (size_t i = 0; i < d->ndims; i++) {
             const char *name = p;
             const char *value = name + strlen(name) + 1;
             p = value + strlen(value) + 1;
-            json_t *dim = need(json_object());
-            json_object_set_new(dim, "Name", need(json_string_nocheck(name)));
-            json_object_set_new(dim, "Value", need(json_string_nocheck(value)));
+            json_t *dim = gm_cw_need(json_object());
+            json_object_set_new(dim, "Name", gm_cw_need(json_string_nocheck(name)));
+            json_object_set_new(dim, "Value", gm_cw_need(json_string_nocheck(value)));
             json_array_append_new(dims, dim);
         }
         json_object_set_new(o, "Dimensions", dims);
     }
-    json_object_set_new(o, "Timestamp", need(json_integer(d->minute_ms / 1000)));
-    json_object_set_new(o, "Unit", need(json_string_nocheck(unit)));
+    json_object_set_new(o, "Timestamp", gm_cw_need(json_integer(d->minute_ms / 1000)));
+    json_object_set_new(o, "Unit", gm_cw_need(json_string_nocheck(unit)));
 
     int prec = 15;
     for (size_t i = 0; i < d->n; i++)
@@ -264,16 +223,16 @@ static char *datum_json(const cw_datum_t *d, size_t *len)
     if (d->n == 1 && d->counts[0] == 1) {
         json_object_set_new(o, "Value", number(d->values[0]));
     } else {
-        json_t *values = need(json_array());
-        json_t *counts = need(json_array());
+        json_t *values = gm_cw_need(json_array());
+        json_t *counts = gm_cw_need(json_array());
         for (size_t i = 0; i < d->n; i++) {
             json_array_append_new(values, number(d->values[i]));
-            json_array_append_new(counts, need(json_integer((json_int_t)d->counts[i])));
+            json_array_append_new(counts, gm_cw_need(json_integer((json_int_t)d->counts[i])));
         }
         json_object_set_new(o, "Values", values);
         json_object_set_new(o, "Counts", counts);
     }
-    char *s = need(json_dumps(o, DUMP_FLAGS(prec)));
+    char *s = gm_cw_need(json_dumps(o, DUMP_FLAGS(prec)));
     json_decref(o);
     *len = strlen(s);
     return s;
@@ -355,7 +314,7 @@ static void table_remove(cw_ns_t *ns, cw_datum_t *d)
 
 /* ------------------------------------------------------- namespaces */
 
-static cw_ns_t *ns_get(gm_cw_t *cw, const char *name)
+cw_ns_t *gm_cw_ns_get(gm_cw_t *cw, const char *name)
 {
     for (size_t i = 0; i < cw->nns; i++)
         if (strcmp(cw->ns[i]->name, name) == 0)
@@ -433,7 +392,7 @@ static void ns_sort(cw_ns_t *ns)
 }
 
 /* One sample for the datum with this identity. */
-static void add_sample(gm_cw_t *cw, cw_ns_t *ns, const char *ident, size_t len, size_t ndims, int64_t minute_ms,
+void gm_cw_add_sample(gm_cw_t *cw, cw_ns_t *ns, const char *ident, size_t len, size_t ndims, int64_t minute_ms,
                        double v)
 {
     uint64_t hash = hash_of(ident, len, minute_ms);
@@ -457,244 +416,13 @@ static void add_sample(gm_cw_t *cw, cw_ns_t *ns, const char *ident, size_t len, 
     cw->pending++;
 }
 
-/* ---------------------------------------------------------- the line */
-
-static const char *const units[] = {
-    "Seconds",          "Microseconds",     "Milliseconds", "Bytes",           "Kilobytes",        "Megabytes",
-    "Gigabytes",        "Terabytes",        "Bits",         "Kilobits",        "Megabits",         "Gigabits",
-    "Terabits",         "Percent",          "Count",        "Bytes/Second",    "Kilobytes/Second", "Megabytes/Second",
-    "Gigabytes/Second", "Terabytes/Second", "Bits/Second",  "Kilobits/Second", "Megabits/Second",  "Gigabits/Second",
-    "Terabits/Second",  "Count/Second",     "None",
-};
-
-static bool known_unit(const char *u)
-{
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (strcmp(u, units[i]) == 0)
-            return true;
-    return false;
-}
-
-static bool string_len_ok(const json_t *s, size_t max)
-{
-    return json_is_string(s) && json_string_length(s) >= 1 && json_string_length(s) <= max;
-}
-
-static bool value_ok(const json_t *v)
-{
-    if (!json_is_number(v))
-        return false;
-    double d = json_number_value(v);
-    return isfinite(d) && fabs(d) <= 0x1p360; /* CloudWatch's range */
-}
-
-static const char *unit_of(const json_t *metric)
-{
-    const json_t *u = json_object_get(metric, "Unit");
-    return u != NULL ? json_string_value(u) : "None";
-}
-
-/* Checks one directive against the root; NULL when usable, else why not.
- * Adds its datums to *in (sets of ≤ 30 names) and *oversize (the rest). */
-static const char *check_directive(const json_t *root, const json_t *dir, size_t *in, size_t *oversize)
-{
-    if (!json_is_object(dir))
-        return "metric directive is not an object";
-    if (!string_len_ok(json_object_get(dir, "Namespace"), NAME_MAX_LEN))
-        return "directive Namespace missing or invalid";
-    const json_t *sets = json_object_get(dir, "Dimensions");
-    const json_t *metrics = json_object_get(dir, "Metrics");
-    if (!json_is_array(sets))
-        return "directive Dimensions is not an array";
-    if (!json_is_array(metrics))
-        return "directive Metrics is not an array";
-
-    size_t usable = 0, big = 0, i, j;
-    const json_t *set, *name;
-    json_array_foreach(sets, i, set)
-    {
-        if (!json_is_array(set))
-            return "dimension set is not an array";
-        json_array_foreach(set, j, name)
-        {
-            if (!string_len_ok(name, NAME_MAX_LEN))
-                return "dimension name is not a string of 1-255 characters";
-            if (!string_len_ok(json_object_get(root, json_string_value(name)), DIM_VALUE_MAX_LEN))
-                return "dimension value missing, not a string, or not 1-1024 characters";
-            for (size_t k = 0; k < j; k++)
-                if (strcmp(json_string_value(json_array_get(set, k)), json_string_value(name)) == 0)
-                    return "dimension set names a dimension twice";
-        }
-        if (json_array_size(set) <= GM_CW_MAX_DIMENSIONS)
-            usable++;
-        else
-            big++;
-    }
-
-    const json_t *m;
-    json_array_foreach(metrics, i, m)
-    {
-        if (!json_is_object(m))
-            return "metric definition is not an object";
-        const json_t *n = json_object_get(m, "Name");
-        if (!string_len_ok(n, NAME_MAX_LEN))
-            return "metric Name is not a string of 1-255 characters";
-        const json_t *u = json_object_get(m, "Unit");
-        if (u != NULL && (!json_is_string(u) || !known_unit(json_string_value(u))))
-            return "metric Unit is not a CloudWatch unit";
-        const json_t *v = json_object_get(root, json_string_value(n));
-        if (json_is_array(v)) {
-            const json_t *e;
-            json_array_foreach(v, j, e)
-            {
-                if (!value_ok(e))
-                    return "metric value array holds a non-number or a number beyond 2^360";
-            }
-        } else if (!value_ok(v)) {
-            return "metric value missing, not a number, or beyond 2^360";
-        }
-    }
-    *in += usable * json_array_size(metrics);
-    *oversize += big * json_array_size(metrics);
-    return NULL;
-}
-
-/* Adds the datums of a checked directive. */
-static void add_directive(gm_cw_t *cw, const json_t *root, const json_t *dir, int64_t minute_ms, buf_t *key)
-{
-    cw_ns_t *ns = ns_get(cw, json_string_value(json_object_get(dir, "Namespace")));
-    const json_t *sets = json_object_get(dir, "Dimensions");
-    const json_t *metrics = json_object_get(dir, "Metrics");
-    size_t i, j, k;
-    const json_t *m, *set, *name;
-    json_array_foreach(metrics, i, m)
-    {
-        const char *metric = json_string_value(json_object_get(m, "Name"));
-        const json_t *v = json_object_get(root, metric);
-        json_array_foreach(sets, j, set)
-        {
-            if (json_array_size(set) > GM_CW_MAX_DIMENSIONS)
-                continue;
-            key->len = 0;
-            buf_str(key, metric);
-            buf_str(key, unit_of(m));
-            json_array_foreach(set, k, name)
-            {
-                buf_str(key, json_string_value(name));
-                buf_str(key, json_string_value(json_object_get(root, json_string_value(name))));
-            }
-            if (json_is_array(v)) {
-                const json_t *e;
-                size_t x;
-                json_array_foreach(v, x, e)
-                {
-                    add_sample(cw, ns, key->p, key->len, json_array_size(set), minute_ms, json_number_value(e));
-                }
-            } else {
-                add_sample(cw, ns, key->p, key->len, json_array_size(set), minute_ms, json_number_value(v));
-            }
-        }
-    }
-}
-
-static int fail(char *reason, size_t reasonlen, const char *why)
-{
-    if (reason != NULL && reasonlen > 0)
-        snprintf(reason, reasonlen, "%s", why);
-    return -1;
-}
-
-/* Whether CloudWatch takes a datum stamped minute_ms when the time is
- * now_ms. Unsigned differences: no overflow whatever now_ms is. */
-static bool in_window(int64_t minute_ms, int64_t now_ms)
-{
-    if (minute_ms < now_ms)
-        return (uint64_t)now_ms - (uint64_t)minute_ms <= (uint64_t)GM_CW_MAX_AGE_MS;
-    return (uint64_t)minute_ms - (uint64_t)now_ms <= (uint64_t)GM_CW_MAX_AHEAD_MS;
-}
-
-/* Checks a parsed line; NULL when usable, else why not. */
-static const char *check_line(const json_t *root, int64_t *ts, size_t *in, size_t *oversize)
-{
-    if (root == NULL)
-        return "not JSON";
-    if (!json_is_object(root))
-        return "not a JSON object";
-    const json_t *aws = json_object_get(root, "_aws");
-    if (!json_is_object(aws))
-        return "no _aws object";
-    const json_t *t = json_object_get(aws, "Timestamp");
-    if (json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) <= TIMESTAMP_MAX_MS)
-        *ts = (int64_t)json_integer_value(t);
-    else if (json_is_real(t) && json_real_value(t) >= 0 && json_real_value(t) <= (double)TIMESTAMP_MAX_MS)
-        *ts = (int64_t)json_real_value(t);
-    else
-        return "_aws.Timestamp is not epoch milliseconds";
-    const json_t *directives = json_object_get(aws, "CloudWatchMetrics");
-    if (!json_is_array(directives) || json_array_size(directives) == 0)
-        return "_aws.CloudWatchMetrics is not a non-empty array";
-    size_t i;
-    const json_t *dir;
-    json_array_foreach(directives, i, dir)
-    {
-        const char *why = check_directive(root, dir, in, oversize);
-        if (why != NULL)
-            return why;
-    }
-    return NULL;
-}
-
-int gm_cw_add(gm_cw_t *cw, const char *emf_line, size_t len, int64_t now_ms, size_t *rejected, char *reason,
-              size_t reasonlen)
-{
-    if (rejected != NULL)
-        *rejected = 0;
-    if (reason != NULL && reasonlen > 0)
-        reason[0] = '\0';
-    if (cw == NULL || emf_line == NULL)
-        return fail(reason, reasonlen, "no batcher or no line");
-
-    json_t *root = json_loadb(emf_line, len, JSON_REJECT_DUPLICATES, NULL);
-    int64_t ts = 0;
-    size_t in = 0, oversize = 0;
-    const char *why = check_line(root, &ts, &in, &oversize);
-    if (why != NULL) {
-        json_decref(root);
-        return fail(reason, reasonlen, why);
-    }
-
-    /* Every datum of the line has the same minute: the line is added or
-     * rejected whole, except for sets over the dimension limit, which
-     * CloudWatch would refuse on their own (the configuration caps sets at
-     * 30 names, so gm_emf_format never writes one). */
-    const int64_t minute_ms = ts - ts % MINUTE_MS;
-    if (!in_window(minute_ms, now_ms)) {
-        if (rejected != NULL)
-            *rejected = in + oversize;
-    } else {
-        if (rejected != NULL)
-            *rejected = oversize;
-        const json_t *directives = json_object_get(json_object_get(root, "_aws"), "CloudWatchMetrics");
-        buf_t key = {0};
-        size_t i;
-        const json_t *dir;
-        json_array_foreach(directives, i, dir)
-        {
-            add_directive(cw, root, dir, minute_ms, &key);
-        }
-        free(key.p);
-    }
-    json_decref(root);
-    return 0;
-}
-
 /* ------------------------------------------------------------ requests */
 
 gm_cw_t *gm_cw_new(const char *namespace_)
 {
     gm_cw_t *cw = gm_calloc(1, sizeof(*cw));
     if (namespace_ != NULL)
-        ns_get(cw, namespace_);
+        gm_cw_ns_get(cw, namespace_);
     return cw;
 }
 
@@ -740,14 +468,14 @@ char *gm_cw_take_request(gm_cw_t *cw, size_t *datums, size_t *values)
 
     static const char trailer[] = "]}";
     const size_t trailer_len = sizeof(trailer) - 1;
-    buf_t body = {0};
-    buf_add(&body, "{\"Namespace\":", 13);
-    json_t *jname = need(json_string(ns->name));
-    char *name = need(json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY));
+    gm_cw_buf_t body = {0};
+    gm_cw_buf_add(&body, "{\"Namespace\":", 13);
+    json_t *jname = gm_cw_need(json_string(ns->name));
+    char *name = gm_cw_need(json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY));
     json_decref(jname);
-    buf_add(&body, name, strlen(name));
+    gm_cw_buf_add(&body, name, strlen(name));
     free(name);
-    buf_add(&body, ",\"MetricData\":[", 15);
+    gm_cw_buf_add(&body, ",\"MetricData\":[", 15);
 
     size_t k = 0;
     uint64_t samples = 0;
@@ -763,13 +491,13 @@ char *gm_cw_take_request(gm_cw_t *cw, size_t *datums, size_t *values)
             break;
         }
         if (k > 0)
-            buf_add(&body, ",", 1);
-        buf_add(&body, s, len);
+            gm_cw_buf_add(&body, ",", 1);
+        gm_cw_buf_add(&body, s, len);
         free(s);
         samples += datum_samples(d);
         k++;
     }
-    buf_add(&body, trailer, trailer_len);
+    gm_cw_buf_add(&body, trailer, trailer_len);
 
     for (size_t i = 0; i < k; i++) {
         cw_datum_t *d = ns->queue[ns->head + i];
@@ -792,15 +520,15 @@ char *gm_cw_take_request(gm_cw_t *cw, size_t *datums, size_t *values)
 
 static char *request_json(const json_t *ns, const json_t *data, size_t from, size_t to)
 {
-    json_t *req = need(json_object());
+    json_t *req = gm_cw_need(json_object());
     json_object_set(req, "Namespace", (json_t *)ns);
-    json_t *md = need(json_array());
+    json_t *md = gm_cw_need(json_array());
     for (size_t i = from; i < to; i++)
         json_array_append(md, json_array_get(data, i));
     json_object_set_new(req, "MetricData", md);
     /* Numbers are re-written from their doubles (17 digits at most): the
      * same values, possibly in more characters than the original. */
-    char *s = need(json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER));
+    char *s = gm_cw_need(json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER));
     json_decref(req);
     return s;
 }

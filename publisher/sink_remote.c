@@ -22,47 +22,16 @@
 #include "gm/checkpoint.h"
 #include "gm/log.h"
 #include "gm/spool.h"
+#include "gm/util.h"
+
+#include "sink_remote_internal.h"
 
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS (5 * 60 * 1000)
 #define READ_BATCH 5000
 #define SHUTDOWN_SEND_MS 10000
-#define MAX_CODES 16
 
-typedef struct {
-    char code[64];
-    uint64_t count;
-} code_count_t;
-
-typedef struct {
-    gm_sink_t super;
-    const gm_config_t *cfg;
-    char *dir, *outbox_dir, *inflight_dir, *inflight_tmp, *dead_letter;
-    gm_remote_client_t *client;
-    gm_spool_t *outbox;
-
-    pthread_t thread;
-    int started;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stopping;
-    int64_t stop_deadline_ms;
-    gm_spool_pos_t readable; /* confirmed by a saved checkpoint (lock) */
-    gm_spool_pos_t cursor;   /* publisher thread only: everything before is in committed requests */
-    gm_spool_pos_t pending_end; /* publisher thread only: read into the client up to here */
-    uint64_t pending_lines;     /* publisher thread only: lines read since the last release */
-    char **held;                /* publisher thread only: bodies taken from the client, not yet committed */
-    size_t nheld;
-
-    /* Figures (lock). */
-    uint64_t requests_ok, requests_failed, retries, throttles, auth_errors, items_sent, bytes_sent, dead_letters;
-    int64_t backlog_since_ms; /* write time of the oldest line not yet sent; 0 = none */
-    int64_t last_success_ms;
-    code_count_t codes[MAX_CODES];
-    char last_error[384];
-} remote_t;
-
-static int64_t now_ms(void)
+int64_t gm_remote_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -87,50 +56,7 @@ static void count_code(remote_t *r, const char *code)
     }
 }
 
-/* --- small durable-file helpers ------------------------------------------- */
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_file(const char *path, const char *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -1;
-    int ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
-    close(fd);
-    return ok ? 0 : -1;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            buf = gm_realloc(buf, cap + 1);
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
+/* --- the publisher's own files ------------------------------------------- */
 
 static void remove_tree(const char *dir)
 {
@@ -169,11 +95,8 @@ static int save_cursor(remote_t *r, gm_spool_pos_t pos)
     json_t *o = pos_json(pos);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    char *tmp = gm_asprintf("%s/cursor.json.tmp", r->dir), *path = gm_asprintf("%s/cursor.json", r->dir);
-    int rc = write_file(tmp, text, strlen(text)) == 0 && rename(tmp, path) == 0 && fsync_dir(r->dir) == 0 ? 0 : -1;
+    int rc = gm_write_file_atomic(r->dir, "cursor.json", text, strlen(text));
     free(text);
-    free(tmp);
-    free(path);
     return rc;
 }
 
@@ -189,7 +112,7 @@ static gm_spool_pos_t load_cursor(const char *path)
 
 static void dead_letter(remote_t *r, const char *what, size_t len, const char *reason)
 {
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s%}", "at_ms", (json_int_t)now_ms(), "sink", r->client->name, "reason",
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s%}", "at_ms", (json_int_t)gm_remote_now_ms(), "sink", r->client->name, "reason",
                           reason, "item", what, len);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -216,7 +139,7 @@ static void dead_letter(remote_t *r, const char *what, size_t len, const char *r
 static int stopping_past_deadline(remote_t *r)
 {
     pthread_mutex_lock(&r->lock);
-    int past = r->stopping && now_ms() >= r->stop_deadline_ms;
+    int past = r->stopping && gm_remote_now_ms() >= r->stop_deadline_ms;
     pthread_mutex_unlock(&r->lock);
     return past;
 }
@@ -224,8 +147,8 @@ static int stopping_past_deadline(remote_t *r)
 /* Sleeps up to ms, waking early only when shutdown's deadline passes. */
 static void pause_ms(remote_t *r, int64_t ms)
 {
-    int64_t until = now_ms() + ms;
-    while (now_ms() < until && !stopping_past_deadline(r))
+    int64_t until = gm_remote_now_ms() + ms;
+    while (gm_remote_now_ms() < until && !stopping_past_deadline(r))
         usleep(20 * 1000);
 }
 
@@ -252,7 +175,7 @@ static int send_body(remote_t *r, const char *body)
             r->requests_ok++;
             r->items_sent += r->client->count(body);
             r->bytes_sent += len;
-            r->last_success_ms = now_ms();
+            r->last_success_ms = gm_remote_now_ms();
         } else {
             r->requests_failed++;
             count_code(r, resp.code);
@@ -328,10 +251,10 @@ static int drain_inflight(remote_t *r)
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = gm_asprintf("%s/%s", r->inflight_dir, names[i]);
         size_t len;
-        char *body = read_file(path, &len);
+        char *body = gm_read_file(path, 64u << 20, &len);
         if (body != NULL && (rc = send_body(r, body)) == 0) {
             unlink(path);
-            (void)fsync_dir(r->inflight_dir);
+            (void)gm_fsync_dir(r->inflight_dir);
         }
         free(body);
         free(path);
@@ -347,14 +270,14 @@ static int drain_inflight(remote_t *r)
     if (save_cursor(r, covered) != 0)
         return -1;
     remove_tree(r->inflight_dir);
-    (void)fsync_dir(r->dir);
+    (void)gm_fsync_dir(r->dir);
     r->cursor = covered;
     /* After a restart the client holds nothing yet: reading resumes past what
      * the resent requests covered, not from the cursor they started at. */
     if (pos_before(r->pending_end, covered))
         r->pending_end = covered;
     /* Sent and acknowledged: the outbox segments before it can go. */
-    gm_spool_release(r->outbox, covered, r->pending_lines, now_ms());
+    gm_spool_release(r->outbox, covered, r->pending_lines, gm_remote_now_ms());
     r->pending_lines = 0;
     return 0;
 }
@@ -377,18 +300,18 @@ static int commit_requests(remote_t *r, gm_spool_pos_t covered)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < r->nheld; i++) {
         char *path = gm_asprintf("%s/req-%08zu.json", r->inflight_tmp, i);
-        rc = write_file(path, r->held[i], strlen(r->held[i]));
+        rc = gm_write_file(path, r->held[i], strlen(r->held[i]), 0640);
         free(path);
     }
     json_t *o = pos_json(covered);
     char *text = json_dumps(o, JSON_COMPACT), *cpath = gm_asprintf("%s/cursor.json", r->inflight_tmp);
     json_decref(o);
     if (rc == 0)
-        rc = write_file(cpath, text, strlen(text));
+        rc = gm_write_file(cpath, text, strlen(text), 0640);
     free(text);
     free(cpath);
-    if (rc == 0 && (fsync_dir(r->inflight_tmp) != 0 || rename(r->inflight_tmp, r->inflight_dir) != 0 ||
-                    fsync_dir(r->dir) != 0))
+    if (rc == 0 && (gm_fsync_dir(r->inflight_tmp) != 0 || rename(r->inflight_tmp, r->inflight_dir) != 0 ||
+                    gm_fsync_dir(r->dir) != 0))
         rc = -1;
     if (rc != 0)
         return -1;
@@ -434,7 +357,7 @@ static void *publisher_main(void *arg)
 
         if (pos_before(r->pending_end, readable)) {
             gm_spool_pos_t pos = r->pending_end;
-            read_ctx_t rc = {r, now_ms(), 0};
+            read_ctx_t rc = {r, gm_remote_now_ms(), 0};
             /* Only what a saved checkpoint covers: past it, a crash could
              * roll lines back and the pipeline would produce them again. */
             for (;;) {
@@ -452,13 +375,13 @@ static void *publisher_main(void *arg)
                 r->backlog_since_ms = rc.oldest;
             pthread_mutex_unlock(&r->lock);
             if (holding_since == 0 && r->client->pending(r->client) > 0)
-                holding_since = now_ms();
+                holding_since = gm_remote_now_ms();
             r->pending_end = pos;
         }
 
         int holding = r->client->pending(r->client) > 0 || r->nheld > 0;
         int due = holding && (r->client->full(r->client) || stopping || r->nheld > 0 ||
-                              now_ms() - holding_since >= (int64_t)r->cfg->publish.flush_interval_ms);
+                              gm_remote_now_ms() - holding_since >= (int64_t)r->cfg->publish.flush_interval_ms);
         int idle_advance = !holding && pos_before(r->cursor, r->pending_end);
         if (due || idle_advance) {
             if (commit_requests(r, r->pending_end) != 0) {
@@ -481,7 +404,7 @@ static void *publisher_main(void *arg)
          * held lines' flush falls due, or a second passes. */
         int64_t wait_ms = 1000;
         if (holding) {
-            int64_t left = holding_since + (int64_t)r->cfg->publish.flush_interval_ms - now_ms();
+            int64_t left = holding_since + (int64_t)r->cfg->publish.flush_interval_ms - gm_remote_now_ms();
             wait_ms = left < wait_ms ? left : wait_ms;
         }
         pthread_mutex_lock(&r->lock);
@@ -506,7 +429,7 @@ static int remote_write(gm_sink_t *s, const gm_record_t *rec, const char *line, 
     remote_t *r = (remote_t *)s;
     (void)rec;
     gm_spool_entry_t e = {
-        .received_at_ms = now_ms(),
+        .received_at_ms = gm_remote_now_ms(),
         .event = "emf",
         .event_len = 3,
         .delivery = "",
@@ -592,7 +515,7 @@ static int remote_check(gm_sink_t *s, char *err, size_t errlen)
     if (gm_spool_check(r->outbox, err, errlen) != 0)
         return -1;
     pthread_mutex_lock(&r->lock);
-    int64_t age = r->backlog_since_ms ? now_ms() - r->backlog_since_ms : 0;
+    int64_t age = r->backlog_since_ms ? gm_remote_now_ms() - r->backlog_since_ms : 0;
     pthread_mutex_unlock(&r->lock);
     if (age > (int64_t)r->cfg->publish.max_backlog_age_ms) {
         snprintf(err, errlen, "%s backlog is %lld s old (last error: %s)", r->client->name, (long long)(age / 1000),
@@ -600,82 +523,6 @@ static int remote_check(gm_sink_t *s, char *err, size_t errlen)
         return 1;
     }
     return 0;
-}
-
-static void remote_metrics(gm_sink_t *s, FILE *f)
-{
-    remote_t *r = (remote_t *)s;
-    const char *n = r->client->name;
-    pthread_mutex_lock(&r->lock);
-    int64_t age_ms = r->backlog_since_ms ? now_ms() - r->backlog_since_ms : 0;
-    fprintf(f,
-            "# HELP gha_metrics_publish_requests_total Requests sent to AWS by outcome.\n"
-            "# TYPE gha_metrics_publish_requests_total counter\n"
-            "gha_metrics_publish_requests_total{sink=\"%s\",outcome=\"ok\"} %llu\n"
-            "gha_metrics_publish_requests_total{sink=\"%s\",outcome=\"failed\"} %llu\n"
-            "# HELP gha_metrics_publish_items_total Datums or log events AWS accepted.\n"
-            "# TYPE gha_metrics_publish_items_total counter\n"
-            "gha_metrics_publish_items_total{sink=\"%s\",kind=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_bytes_total Request bytes AWS accepted.\n"
-            "# TYPE gha_metrics_publish_bytes_total counter\n"
-            "gha_metrics_publish_bytes_total{sink=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_retries_total Requests retried after throttling, 5xx, transport or credential errors.\n"
-            "# TYPE gha_metrics_publish_retries_total counter\n"
-            "gha_metrics_publish_retries_total{sink=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_throttles_total Requests AWS throttled.\n"
-            "# TYPE gha_metrics_publish_throttles_total counter\n"
-            "gha_metrics_publish_throttles_total{sink=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_auth_errors_total Requests refused for missing or invalid credentials.\n"
-            "# TYPE gha_metrics_publish_auth_errors_total counter\n"
-            "gha_metrics_publish_auth_errors_total{sink=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_dead_letters_total Items set aside in the dead-letter file.\n"
-            "# TYPE gha_metrics_publish_dead_letters_total counter\n"
-            "gha_metrics_publish_dead_letters_total{sink=\"%s\"} %llu\n"
-            "# HELP gha_metrics_publish_backlog_age_seconds Age of the oldest record not yet accepted by AWS.\n"
-            "# TYPE gha_metrics_publish_backlog_age_seconds gauge\n"
-            "gha_metrics_publish_backlog_age_seconds{sink=\"%s\"} %.3f\n",
-            n, (unsigned long long)r->requests_ok, n, (unsigned long long)r->requests_failed, n,
-            r->client->item_name, (unsigned long long)r->items_sent, n, (unsigned long long)r->bytes_sent, n,
-            (unsigned long long)r->retries, n, (unsigned long long)r->throttles, n,
-            (unsigned long long)r->auth_errors, n, (unsigned long long)r->dead_letters, n, age_ms / 1000.0);
-    fputs("# HELP gha_metrics_publish_errors_total Failed requests by AWS error code.\n"
-          "# TYPE gha_metrics_publish_errors_total counter\n",
-          f);
-    for (int i = 0; i < MAX_CODES && r->codes[i].code[0]; i++)
-        fprintf(f, "gha_metrics_publish_errors_total{sink=\"%s\",code=\"%s\"} %llu\n", n, r->codes[i].code,
-                (unsigned long long)r->codes[i].count);
-    /* PutMetricData and PutLogEvents are billed per 1,000 requests (about
-     * $0.01) and, for logs, per GB ingested (about $0.50): an estimate of what
-     * this process has spent, for comparing configurations. */
-    double cost = r->requests_ok * 0.01 / 1000.0 + (strcmp(n, "emf-logs") == 0 ? r->bytes_sent * 0.50 / 1e9 : 0);
-    if (r->client->series != NULL) {
-        /* The series cost is per month, at the first tier's $0.30 per
-         * custom metric: what these series cost while they keep reporting. */
-        size_t series = r->client->series(r->client);
-        fprintf(f,
-                "# HELP gha_metrics_publish_series Distinct CloudWatch series (custom metrics) this process has sent.\n"
-                "# TYPE gha_metrics_publish_series gauge\n"
-                "gha_metrics_publish_series{sink=\"%s\"} %zu\n"
-                "# HELP gha_metrics_publish_series_cost_usd_per_month Estimated monthly cost of those series ($0.30 each).\n"
-                "# TYPE gha_metrics_publish_series_cost_usd_per_month gauge\n"
-                "gha_metrics_publish_series_cost_usd_per_month{sink=\"%s\"} %.2f\n",
-                n, series, n, series * 0.30);
-    }
-    fprintf(f,
-            "# HELP gha_metrics_publish_estimated_cost_usd_total Estimated AWS request and ingestion cost of what was sent.\n"
-            "# TYPE gha_metrics_publish_estimated_cost_usd_total counter\n"
-            "gha_metrics_publish_estimated_cost_usd_total{sink=\"%s\"} %.6f\n",
-            n, cost);
-    pthread_mutex_unlock(&r->lock);
-    if (r->outbox != NULL) {
-        gm_spool_stats_t st;
-        gm_spool_stats(r->outbox, &st);
-        fprintf(f,
-                "# HELP gha_metrics_publish_outbox_bytes Bytes in the outbox (sent and unsent, until deleted).\n"
-                "# TYPE gha_metrics_publish_outbox_bytes gauge\n"
-                "gha_metrics_publish_outbox_bytes{sink=\"%s\"} %llu\n",
-                n, (unsigned long long)st.pending_bytes);
-    }
 }
 
 /* At shutdown: let the publisher send what is confirmed, for a while. */
@@ -687,7 +534,7 @@ static int remote_flush(gm_sink_t *s, char *err, size_t errlen)
         return 0;
     pthread_mutex_lock(&r->lock);
     r->stopping = 1;
-    r->stop_deadline_ms = now_ms() + SHUTDOWN_SEND_MS;
+    r->stop_deadline_ms = gm_remote_now_ms() + SHUTDOWN_SEND_MS;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
@@ -722,7 +569,7 @@ static const gm_sink_ops_t remote_ops = {
     .commit = remote_commit,
     .rollback = remote_rollback,
     .confirm = remote_confirm,
-    .metrics = remote_metrics,
+    .metrics = gm_remote_metrics,
     .check = remote_check,
     .destroy = remote_destroy,
 };

@@ -4,7 +4,11 @@
  * section); the sync thread takes every append made since its last pass,
  * fdatasyncs the files they touched outside the lock, and only then moves
  * `synced` forward and calls the waiters. Readers never look past `synced`,
- * so nothing is processed that a crash could still take back. */
+ * so nothing is processed that a crash could still take back.
+ *
+ * This file: opening and recovery, appending, the sync thread, flush. The
+ * reader side (wait, read, release, figures, cut) is spool_read.c; the
+ * shared structure is in spool_internal.h. */
 #define _GNU_SOURCE
 #include "gm/spool.h"
 
@@ -24,6 +28,7 @@
 #include "gm/alloc.h"
 #include "gm/segment.h"
 #include "gm/util.h"
+#include "spool_internal.h"
 
 const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1000,   2500,   5000,
                                                                  10000, 25000, 100000, 500000, 2000000};
@@ -42,55 +47,6 @@ const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1
 /* /readyz says ready only with room for a delivery of this size. */
 #define READY_HEADROOM (64u << 10)
 
-typedef struct {
-    uint64_t segment;
-    uint64_t size;
-} seginfo_t;
-
-struct gm_spool {
-    gm_spool_opts_t opts;
-    char *dir;
-    int dirfd;
-
-    pthread_mutex_t lock;
-    pthread_cond_t sync_cond; /* appends → sync thread */
-    pthread_cond_t read_cond; /* sync thread → reader */
-    pthread_t thread;
-    int running, stopping;
-
-    /* Appender state (lock). */
-    uint64_t active;      /* segment number being appended to */
-    int active_fd;
-    uint64_t active_size;
-    int *unsynced_fds;    /* rotated-away segments not yet synced; closed by the sync thread */
-    size_t unsynced_count;
-    int dir_dirty;        /* a segment was created: its directory entry needs a sync */
-    int force_rotate;     /* after a failed sync, never append to that file again */
-    uint64_t appended_seq, synced_seq;
-    uint64_t sync_failures_seq; /* the last sync batch that failed */
-    uint64_t flushed_seq;       /* covered by the last successful gm_spool_flush */
-    uint64_t last_batch;        /* appends the last sync covered */
-    gm_spool_pos_t append_pos, synced_pos;
-    gm_spool_waiter_t *wait_head, *wait_tail;
-    int64_t free_checked_ms;
-    int64_t failed_ms; /* last failed append or sync */
-    uint64_t free_bytes; /* as of free_checked_ms, less what was appended since */
-
-    /* Segments present with their sizes, oldest first (lock). */
-    seginfo_t *segs;
-    size_t nsegs, capsegs;
-
-    /* Reader state (reader thread only). */
-    int read_fd;
-    uint64_t read_segment;
-    gm_spool_pos_t released;
-
-    /* Figures (lock). */
-    gm_spool_stats_t st;
-    uint64_t sync_hist[GM_SPOOL_SYNC_BUCKETS + 1];
-    uint64_t sync_sum_us;
-};
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -103,11 +59,6 @@ static uint64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void seg_name(char *buf, size_t len, uint64_t segment)
-{
-    snprintf(buf, len, "%020" PRIu64 ".seg", segment);
 }
 
 static seginfo_t *seg_find(gm_spool_t *s, uint64_t segment)
@@ -134,7 +85,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Segment numbers present in the directory, sorted. */
-static uint64_t *list_segments(int dirfd, size_t *count)
+uint64_t *gm_spool_list_segments(int dirfd, size_t *count)
 {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -209,7 +160,7 @@ static int recover_frame(void *arg, uint64_t offset, uint64_t next, const uint8_
 static int recover(gm_spool_t *s, gm_spool_pos_t from, gm_spool_recover_cb cb, void *ctx, char *err, size_t errlen)
 {
     size_t n = 0;
-    uint64_t *list = list_segments(s->dirfd, &n);
+    uint64_t *list = gm_spool_list_segments(s->dirfd, &n);
     recover_ctx_t rc = {s, cb, ctx};
     int rv = -1;
     for (size_t i = 0; i < n; i++) {
@@ -546,33 +497,7 @@ void gm_spool_close(gm_spool_t *s)
     free(s);
 }
 
-/* --- reading --------------------------------------------------------------- */
-
-static int pos_before(gm_spool_pos_t a, gm_spool_pos_t b)
-{
-    return a.segment < b.segment || (a.segment == b.segment && a.offset < b.offset);
-}
-
-int gm_spool_wait(gm_spool_t *s, gm_spool_pos_t pos, int timeout_ms)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&s->lock);
-    int rc = 0;
-    while (!(rc = pos_before(pos, s->synced_pos)) && !s->stopping)
-        if (pthread_cond_timedwait(&s->read_cond, &s->lock, &deadline) == ETIMEDOUT)
-            break;
-    if (!rc)
-        rc = pos_before(pos, s->synced_pos);
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}
+/* --- flushing and readiness ------------------------------------------------ */
 
 int gm_spool_flush(gm_spool_t *s, gm_spool_pos_t *end, char *err, size_t errlen)
 {
@@ -606,195 +531,6 @@ int gm_spool_flush(gm_spool_t *s, gm_spool_pos_t *end, char *err, size_t errlen)
     return 0;
 }
 
-int64_t gm_spool_cut(const char *dir, gm_spool_pos_t to, char *err, size_t errlen)
-{
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return -1;
-    }
-    size_t n = 0;
-    uint64_t *list = list_segments(dirfd, &n);
-    int64_t removed = 0;
-    for (size_t i = 0; i < n && removed >= 0; i++) {
-        char name[32];
-        struct stat st;
-        seg_name(name, sizeof(name), list[i]);
-        if (list[i] < to.segment || fstatat(dirfd, name, &st, 0) != 0)
-            continue;
-        if (list[i] > to.segment) {
-            if (unlinkat(dirfd, name, 0) == 0)
-                removed += st.st_size;
-        } else if ((uint64_t)st.st_size > to.offset) {
-            int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
-            if (fd < 0 || ftruncate(fd, (off_t)to.offset) != 0 || fdatasync(fd) != 0) {
-                snprintf(err, errlen, "%s/%s: cannot cut: %s", dir, name, strerror(errno));
-                removed = -1;
-            } else {
-                removed += st.st_size - (off_t)to.offset;
-            }
-            if (fd >= 0)
-                close(fd);
-        }
-    }
-    if (removed > 0)
-        (void)fsync(dirfd);
-    free(list);
-    close(dirfd);
-    return removed;
-}
-
-void gm_spool_wake(gm_spool_t *s)
-{
-    pthread_mutex_lock(&s->lock);
-    pthread_cond_broadcast(&s->read_cond);
-    pthread_mutex_unlock(&s->lock);
-}
-
-typedef struct {
-    gm_spool_t *s;
-    gm_spool_pos_t *pos;
-    size_t max, consumed;
-    gm_spool_read_cb cb;
-    void *ctx;
-    int stopped;
-} read_ctx_t;
-
-static int read_frame(void *arg, uint64_t offset, uint64_t next, const uint8_t *payload, uint32_t len)
-{
-    read_ctx_t *rc = arg;
-    gm_spool_entry_t e;
-    (void)offset;
-    if (gm_spool_entry_decode(payload, len, &e) != 0) {
-        pthread_mutex_lock(&rc->s->lock);
-        rc->s->st.corrupt++;
-        pthread_mutex_unlock(&rc->s->lock);
-        rc->pos->offset = next;
-        return 0;
-    }
-    if (rc->cb(rc->ctx, &e) != 0) {
-        rc->stopped = 1;
-        return 1;
-    }
-    rc->pos->offset = next;
-    if (++rc->consumed >= rc->max) {
-        rc->stopped = 1;
-        return 1;
-    }
-    return 0;
-}
-
-long gm_spool_read(gm_spool_t *s, gm_spool_pos_t *pos, size_t max, gm_spool_read_cb cb, void *ctx, char *err,
-                   size_t errlen)
-{
-    return gm_spool_read_until(s, pos, (gm_spool_pos_t){UINT64_MAX, UINT64_MAX}, max, cb, ctx, err, errlen);
-}
-
-long gm_spool_read_until(gm_spool_t *s, gm_spool_pos_t *pos, gm_spool_pos_t limit, size_t max, gm_spool_read_cb cb,
-                         void *ctx, char *err, size_t errlen)
-{
-    pthread_mutex_lock(&s->lock);
-    gm_spool_pos_t synced = s->synced_pos;
-    pthread_mutex_unlock(&s->lock);
-    if (pos_before(limit, synced))
-        synced = limit; /* a limit is a frame boundary the caller was given */
-
-    read_ctx_t rc = {s, pos, max, 0, cb, ctx, 0};
-    while (!rc.stopped && pos_before(*pos, synced)) {
-        if (s->read_fd < 0 || s->read_segment != pos->segment) {
-            if (s->read_fd >= 0)
-                close(s->read_fd);
-            char name[32];
-            seg_name(name, sizeof(name), pos->segment);
-            s->read_fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
-            s->read_segment = pos->segment;
-            if (s->read_fd < 0) {
-                if (errno == ENOENT && pos->segment < synced.segment) {
-                    *pos = (gm_spool_pos_t){pos->segment + 1, 0}; /* a gap: nothing there */
-                    continue;
-                }
-                snprintf(err, errlen, "%s/%s: %s", s->dir, name, strerror(errno));
-                return -1;
-            }
-        }
-        uint64_t end = pos->segment == synced.segment ? synced.offset : UINT64_MAX;
-        gm_segment_scan_t scan;
-        if (gm_segment_scan(s->read_fd, pos->offset, end, s->opts.max_record, read_frame, &rc, &scan, err, errlen) !=
-            0)
-            return -1;
-        if (scan.corrupt > 0 || scan.torn_bytes > 0) {
-            pthread_mutex_lock(&s->lock);
-            s->st.corrupt += scan.corrupt + (scan.torn_bytes > 0);
-            pthread_mutex_unlock(&s->lock);
-        }
-        if (rc.stopped)
-            break;
-        if (pos->segment < synced.segment)
-            *pos = (gm_spool_pos_t){pos->segment + 1, 0};
-        else
-            pos->offset = end; /* everything synced in the active segment is read */
-    }
-    return (long)rc.consumed;
-}
-
-static uint64_t bytes_between(gm_spool_t *s, gm_spool_pos_t a, gm_spool_pos_t b)
-{
-    if (!pos_before(a, b))
-        return 0;
-    if (a.segment == b.segment)
-        return b.offset - a.offset;
-    uint64_t n = 0;
-    for (size_t i = 0; i < s->nsegs; i++) {
-        const seginfo_t *g = &s->segs[i];
-        if (g->segment == a.segment)
-            n += g->size > a.offset ? g->size - a.offset : 0;
-        else if (g->segment > a.segment && g->segment < b.segment)
-            n += g->size;
-    }
-    return n + b.offset;
-}
-
-void gm_spool_release(gm_spool_t *s, gm_spool_pos_t done, uint64_t frames, int64_t now)
-{
-    pthread_mutex_lock(&s->lock);
-    uint64_t bytes = bytes_between(s, s->released, done);
-    s->st.pending -= frames < s->st.pending ? frames : s->st.pending;
-    s->st.pending_bytes -= bytes < s->st.pending_bytes ? bytes : s->st.pending_bytes;
-    if (pos_before(s->released, done))
-        s->released = done;
-    /* Segments wholly before `done` are processed; delete those whose last
-     * write is older than the retention. The active one is never deleted. */
-    size_t keep = 0;
-    for (size_t i = 0; i < s->nsegs; i++) {
-        seginfo_t g = s->segs[i];
-        int processed = g.segment < done.segment && g.segment != s->active;
-        int expired = 0;
-        if (processed) {
-            char name[32];
-            struct stat st;
-            seg_name(name, sizeof(name), g.segment);
-            expired = fstatat(s->dirfd, name, &st, 0) != 0 ||
-                      (int64_t)st.st_mtime * 1000 + s->opts.retention_ms <= now;
-            if (expired && unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
-                expired = 0;
-        }
-        if (!expired)
-            s->segs[keep++] = g;
-    }
-    s->nsegs = keep;
-    pthread_mutex_unlock(&s->lock);
-}
-
-void gm_spool_stats(gm_spool_t *s, gm_spool_stats_t *out)
-{
-    pthread_mutex_lock(&s->lock);
-    *out = s->st;
-    out->segments = s->nsegs;
-    pthread_mutex_unlock(&s->lock);
-}
-
 #define FAILURE_HOLD_MS 2000
 
 int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
@@ -811,12 +547,4 @@ int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
     if (space && recent)
         snprintf(err, errlen, "the last append or sync failed");
     return space && !recent ? 0 : -1;
-}
-
-void gm_spool_sync_histogram(gm_spool_t *s, uint64_t *buckets, uint64_t *sum_us)
-{
-    pthread_mutex_lock(&s->lock);
-    memcpy(buckets, s->sync_hist, sizeof(s->sync_hist));
-    *sum_us = s->sync_sum_us;
-    pthread_mutex_unlock(&s->lock);
 }
