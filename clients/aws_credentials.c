@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 #include "gm/http.h"
 #include "gm/record.h"
 
@@ -167,33 +168,6 @@ const char *gm_aws_env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* Reads a whole small file; NULL with errno when it cannot. */
-static char *read_file(const char *path, size_t max, size_t *lenp)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-        fclose(f);
-        errno = EFBIG;
-        return NULL;
-    }
-    char *text = gm_malloc((size_t)st.st_size + 1);
-    size_t len = fread(text, 1, (size_t)st.st_size, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        OPENSSL_cleanse(text, (size_t)st.st_size + 1);
-        free(text);
-        errno = EIO;
-        return NULL;
-    }
-    text[len] = '\0';
-    *lenp = len;
-    return text;
-}
-
 static int from_env(creds_t *out, char *why, size_t whylen)
 {
     const char *ak = gm_aws_env("AWS_ACCESS_KEY_ID"), *sk = gm_aws_env("AWS_SECRET_ACCESS_KEY"),
@@ -228,7 +202,7 @@ static int from_shared_file(creds_t *out, const char *profile, char *why, size_t
     }
     int rc = -1;
     size_t len = 0;
-    char *text = read_file(path, MAX_SHARED_FILE, &len);
+    char *text = gm_read_file(path, MAX_SHARED_FILE, &len);
     if (text == NULL) {
         snprintf(why, whylen, "%s: %s", path, errno == ENOENT ? "not found" : strerror(errno));
         goto Exit;
@@ -404,7 +378,7 @@ static int from_container(CURL *c, creds_t *out, char *why, size_t whylen)
         goto Exit;
     }
     if (token_file != NULL) {
-        if ((token = read_file(token_file, MAX_TOKEN_FILE, &token_len)) == NULL) {
+        if ((token = gm_read_file(token_file, MAX_TOKEN_FILE, &token_len)) == NULL) {
             snprintf(why, whylen, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %s", strerror(errno));
             goto Exit;
         }

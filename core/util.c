@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "gm/alloc.h"
 
@@ -32,41 +35,32 @@ int gm_write_file(const char *path, const void *data, size_t len, int mode)
     return rc;
 }
 
+/* One allocation sized from fstat, so no realloc leaves a stray copy of a
+ * secret behind; the buffer is wiped when the read fails. */
 char *gm_read_file(const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max) {
-                fclose(f);
-                free(buf);
-                errno = EFBIG;
-                return NULL;
-            }
-            cap = cap ? cap * 2 : 65536;
-            cap = cap > max ? max : cap;
-            buf = gm_realloc(buf, cap + 1);
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        fclose(f);
+        errno = EFBIG;
+        return NULL;
     }
-    int failed = ferror(f);
+    char *text = gm_malloc((size_t)st.st_size + 1);
+    size_t n = fread(text, 1, (size_t)st.st_size, f);
+    int bad = ferror(f);
     fclose(f);
-    if (failed) {
-        free(buf);
+    if (bad) {
+        OPENSSL_cleanse(text, (size_t)st.st_size + 1);
+        free(text);
         errno = EIO;
         return NULL;
     }
-    buf = buf ? buf : gm_malloc(1);
-    buf[n] = '\0';
+    text[n] = '\0';
     *len = n;
-    return buf;
+    return text;
 }
 
 int gm_write_file_atomic(const char *dir, const char *name, const void *data, size_t len)

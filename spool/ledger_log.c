@@ -70,18 +70,6 @@ static void remove_other_logs(const char *dir, uint64_t keep, bool older_only)
     closedir(d);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* Entries are laid out in their frames directly: entry j of a run of
  * frames sits at entry_at(buf, j), and seal_frames() then fills in the
  * version bytes and headers. */
@@ -246,7 +234,7 @@ int gm_ledger_compact(gm_ledger_t *l, int64_t now_ms, uint64_t *generation, uint
     }
     if (rc == 0) {
         what = "fsync of the directory";
-        rc = fsync_dir(l->dir);
+        rc = gm_fsync_dir(l->dir);
     }
     int saved = errno;
     free(buf);
@@ -356,7 +344,7 @@ gm_ledger_t *gm_ledger_open(const char *dir, const gm_ledger_opts_t *opts, uint6
     if (l->fd < 0)
         goto Error;
     what = "fsync of the directory";
-    if (created && fsync_dir(dir) != 0)
+    if (created && gm_fsync_dir(dir) != 0)
         goto Error;
     what = "fstat";
     if (fstat(l->fd, &st) != 0)

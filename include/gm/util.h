@@ -20,8 +20,9 @@ int gm_write_file(const char *path, const void *data, size_t len, int mode);
  * never a mix. Returns 0, or -1 with errno set. */
 int gm_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
 
-/* Reads a whole file (at most max bytes, else NULL with errno EFBIG) into a
- * new NUL-terminated buffer the caller frees. NULL with errno on failure. */
+/* Reads a whole regular file (at most max bytes, else NULL with errno
+ * EFBIG) into a new NUL-terminated buffer the caller frees (wiping it first
+ * when it held a secret). NULL with errno on failure. */
 char *gm_read_file(const char *path, size_t max, size_t *len);
 
 /* Value of a hex digit (either case), or -1. */
