@@ -46,6 +46,7 @@ static const char *const default_dimsets[][4] = {
 static const char *const kind_expect[] = {
     [OPT_MAP] = "a map",   [OPT_STRING] = "a string",     [OPT_BOOL] = "true or false", [OPT_UINT] = "a whole number",
     [OPT_SIZE] = "a size", [OPT_DURATION] = "a duration", [OPT_ENUM] = "a string",      [OPT_CUSTOM] = "a value",
+    [OPT_ID] = "a whole number",
 };
 
 #define CFG(f) offsetof(gm_config_t, f)
@@ -114,6 +115,8 @@ static const opt_t top_opts[] = {
     {"spool", OPT_MAP, 0, .sub = spool_opts},
     {"publish", OPT_MAP, 0, .sub = publish_opts},
     {"teams", OPT_CUSTOM, 0, .load = gm_cfg_load_teams},
+    {"ledger", OPT_MAP, 0, .sub = gm_cfg_ledger_opts},
+    {"backfill", OPT_MAP, 0, .sub = gm_cfg_backfill_opts},
     {"log", OPT_MAP, 0, .sub = log_opts},
     {NULL},
 };
@@ -266,6 +269,7 @@ static int set_scalar(loader_t *ld, const opt_t *opt, yaml_node_t *node, const c
     case OPT_UINT:
     case OPT_SIZE:
     case OPT_DURATION:
+    case OPT_ID:
         return gm_cfg_set_number(ld, opt, node, s, field);
     case OPT_ENUM:
         return set_enum(ld, opt, node, s, field);
@@ -364,7 +368,7 @@ static void add_default_dimensions(gm_config_t *cfg)
     }
 }
 
-static yaml_node_t *find_key(loader_t *ld, yaml_node_t *map, const char *name)
+yaml_node_t *gm_cfg_find_key(loader_t *ld, yaml_node_t *map, const char *name)
 {
     if (map == NULL || map->type != YAML_MAPPING_NODE)
         return NULL;
@@ -384,12 +388,14 @@ static int finish(loader_t *ld, gm_config_t *cfg, yaml_node_t *root)
     if (cfg->publish.dimension_count == 0)
         add_default_dimensions(cfg);
     if (cfg->webhook.secret_count == 0) {
-        yaml_node_t *at = find_key(ld, root, "webhook");
+        yaml_node_t *at = gm_cfg_find_key(ld, root, "webhook");
         gm_cfg_path_push_key(ld, "webhook.secrets");
         return gm_cfg_fail(ld, at != NULL ? at : root,
                            "is required: at least one secret (env:NAME, file:PATH or a literal); "
                            "the receiver never runs unauthenticated");
     }
+    if (gm_cfg_finish_backfill(ld, cfg, root) != 0)
+        return -1;
     if (cfg->server.threads == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->server.threads = cpus < 1 ? 1 : cpus > THREADS_MAX ? THREADS_MAX : (unsigned)cpus;
@@ -534,6 +540,7 @@ void gm_config_free(gm_config_t *cfg)
         free(cfg->teams[i].team);
     }
     free(cfg->teams);
+    gm_cfg_free_backfill(cfg);
     free(cfg->path);
     free(cfg);
 }

@@ -26,7 +26,8 @@
 typedef struct loader loader_t;
 typedef struct opt opt_t;
 
-typedef enum { OPT_MAP, OPT_STRING, OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_ENUM, OPT_CUSTOM } opt_kind_t;
+/* OPT_UINT fills an unsigned, OPT_ID a uint64_t (GitHub ids). */
+typedef enum { OPT_MAP, OPT_STRING, OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_ENUM, OPT_CUSTOM, OPT_ID } opt_kind_t;
 
 typedef int (*opt_load_cb)(loader_t *ld, yaml_node_t *node, void *base);
 typedef int (*opt_check_cb)(loader_t *ld, yaml_node_t *node, const char *value);
@@ -65,6 +66,8 @@ const char *gm_cfg_describe(const yaml_node_t *node);
 size_t gm_cfg_seq_count(const yaml_node_t *node);
 int gm_cfg_scalar_text(loader_t *ld, yaml_node_t *node, const char *expect, const char **out);
 int gm_cfg_load_map(loader_t *ld, yaml_node_t *node, const opt_t *opts, void *base);
+/* The key node of `name` in a mapping (for error lines), or NULL. */
+yaml_node_t *gm_cfg_find_key(loader_t *ld, yaml_node_t *map, const char *name);
 
 extern const opt_t gm_cfg_listen_opts[];
 
@@ -89,5 +92,13 @@ int gm_cfg_load_secrets(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_secret(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_dimensions(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_teams(loader_t *ld, yaml_node_t *node, void *base);
+
+/* ---- config_backfill.c: the ledger and backfill sections ---- */
+
+extern const opt_t gm_cfg_ledger_opts[];
+extern const opt_t gm_cfg_backfill_opts[];
+/* Cross-field checks and the teams a repositories list adds. */
+int gm_cfg_finish_backfill(loader_t *ld, gm_config_t *cfg, yaml_node_t *root);
+void gm_cfg_free_backfill(gm_config_t *cfg);
 
 #endif

@@ -109,6 +109,7 @@ int gm_cfg_set_number(loader_t *ld, const opt_t *opt, yaml_node_t *node, const c
         [OPT_UINT] = "a whole number",
         [OPT_SIZE] = "a size such as 25MiB, 512KB or 1048576",
         [OPT_DURATION] = "a duration such as 500ms, 60s, 5m, 2h or 35d",
+        [OPT_ID] = "a whole number",
     };
     uint64_t v;
     int rc;
@@ -307,25 +308,19 @@ int gm_cfg_read_file(const char *path, size_t max, char **out, size_t *outlen)
 }
 
 /* Messages here name the source, never the value. */
-int gm_cfg_resolve_secret(loader_t *ld, yaml_node_t *node, gm_secret_t *out)
+int gm_config_secret_resolve(const char *s, size_t len, gm_secret_t *out, char *err, size_t errlen)
 {
-    static const char *const empty = "is empty: the receiver never runs unauthenticated";
-    if (node->type != YAML_SCALAR_NODE)
-        return gm_cfg_fail(ld, node, "expected a string, got %s", gm_cfg_describe(node));
-    if (gm_cfg_is_null(node))
-        return gm_cfg_fail(ld, node, "%s", empty);
-    const char *s = (const char *)node->data.scalar.value;
-    size_t len = node->data.scalar.length;
-
+    static const char *const empty = "is empty";
+    memset(out, 0, sizeof(*out));
     if (strncmp(s, "env:", 4) == 0) {
         const char *name = s + 4;
         if (*name == '\0' || strlen(s) != len)
-            return gm_cfg_fail(ld, node, "env: needs a variable name");
+            return snprintf(err, errlen, "env: needs a variable name"), -1;
         const char *value = getenv(name);
         if (value == NULL)
-            return gm_cfg_fail(ld, node, "environment variable %s is not set", name);
+            return snprintf(err, errlen, "environment variable %.128s is not set", name), -1;
         if (*value == '\0')
-            return gm_cfg_fail(ld, node, "environment variable %s %s", name, empty);
+            return snprintf(err, errlen, "environment variable %.128s %s", name, empty), -1;
         out->source = gm_asprintf("env:%s", name);
         out->len = strlen(value);
         out->value = (unsigned char *)gm_strdup(value);
@@ -334,10 +329,10 @@ int gm_cfg_resolve_secret(loader_t *ld, yaml_node_t *node, gm_secret_t *out)
         char *buf;
         size_t n;
         if (*path == '\0' || strlen(s) != len)
-            return gm_cfg_fail(ld, node, "file: needs a path");
+            return snprintf(err, errlen, "file: needs a path"), -1;
         int e = gm_cfg_read_file(path, SECRET_FILE_MAX, &buf, &n);
         if (e != 0)
-            return gm_cfg_fail(ld, node, "cannot read %s: %s", path, strerror(e));
+            return snprintf(err, errlen, "cannot read %.256s: %s", path, strerror(e)), -1;
         /* Editors and `echo` add one newline; anything else is the secret's. */
         if (n > 0 && buf[n - 1] == '\n')
             n--;
@@ -345,7 +340,7 @@ int gm_cfg_resolve_secret(loader_t *ld, yaml_node_t *node, gm_secret_t *out)
             n--;
         if (n == 0) {
             free(buf);
-            return gm_cfg_fail(ld, node, "file %s %s", path, empty);
+            return snprintf(err, errlen, "file %.256s %s", path, empty), -1;
         }
         buf[n] = '\0';
         out->source = gm_asprintf("file:%s", path);
@@ -353,11 +348,37 @@ int gm_cfg_resolve_secret(loader_t *ld, yaml_node_t *node, gm_secret_t *out)
         out->len = n;
     } else {
         if (len == 0)
-            return gm_cfg_fail(ld, node, "%s", empty);
+            return snprintf(err, errlen, "%s", empty), -1;
         out->source = gm_strdup("literal");
         out->value = gm_malloc(len + 1);
-        memcpy(out->value, s, len + 1);
+        memcpy(out->value, s, len);
+        out->value[len] = '\0';
         out->len = len;
+    }
+    return 0;
+}
+
+void gm_config_secret_clear(gm_secret_t *s)
+{
+    if (s->value != NULL)
+        explicit_bzero(s->value, s->len);
+    free(s->value);
+    free(s->source);
+    memset(s, 0, sizeof(*s));
+}
+
+int gm_cfg_resolve_secret(loader_t *ld, yaml_node_t *node, gm_secret_t *out)
+{
+    char why[GM_CONFIG_ERR_MAX];
+    if (node->type != YAML_SCALAR_NODE)
+        return gm_cfg_fail(ld, node, "expected a string, got %s", gm_cfg_describe(node));
+    if (gm_cfg_is_null(node))
+        return gm_cfg_fail(ld, node, "is empty: the receiver never runs unauthenticated");
+    if (gm_config_secret_resolve((const char *)node->data.scalar.value, node->data.scalar.length, out, why,
+                                 sizeof(why)) != 0) {
+        /* The receiver's secrets: say why an empty one is refused. */
+        return gm_cfg_fail(ld, node, "%s%s", why,
+                           strstr(why, "is empty") != NULL ? ": the receiver never runs unauthenticated" : "");
     }
     return 0;
 }

@@ -49,6 +49,15 @@ typedef struct {
 
 typedef enum { GM_SINK_EMF_FILE = 0, GM_SINK_CLOUDWATCH, GM_SINK_EMF_LOGS } gm_sink_kind_t;
 
+/* Where "already seen" lives: in the spool dir (one machine), or in a
+ * DynamoDB table shared by several receivers and the backfill Lambda. */
+typedef enum { GM_LEDGER_EMBEDDED = 0, GM_LEDGER_DYNAMODB } gm_ledger_backend_t;
+
+typedef struct {
+    char *repository; /* "owner/name" */
+    char *team;       /* NULL when the list gives none */
+} gm_scope_repo_t;
+
 typedef struct {
     char *path; /* the file the config came from, or "<default>" */
 
@@ -90,6 +99,35 @@ typedef struct {
         size_t dimension_count;
     } publish;
 
+    struct {
+        gm_ledger_backend_t backend; /* default embedded */
+        char *table;                 /* dynamodb: required */
+        char *region;                /* NULL = from the environment */
+        char *endpoint;              /* NULL = AWS's */
+    } ledger;
+
+    /* The backfill's settings. Its GitHub credentials are kept as written
+     * (env:/file:/literal) and resolved only by the backfill, so that
+     * `serve` never needs them: see gm_config_secret_resolve. */
+    struct {
+        char *github_url;         /* default https://api.github.com */
+        char *token;              /* spec of the token, or NULL (never log it: it may be a literal) */
+        uint64_t app_id;          /* GitHub App: with app_key and installation_id */
+        char *app_key;            /* spec of the App's PEM key, or NULL */
+        uint64_t installation_id;
+        char *organization;       /* scope: every repository of the org, or NULL */
+        gm_scope_repo_t *repositories; /* scope: a list (inline or from repositories_file) */
+        size_t repository_count;
+        char *repositories_file;  /* where the list came from, or NULL */
+        uint64_t window_ms;       /* default 48h */
+        bool jobs;                /* default false */
+        char *receiver;           /* URL; NULL = http://<first listener><webhook.path> */
+        char *receiver_ca;        /* CA file for an https receiver; NULL = the system's */
+        char *redeliver_org;      /* redeliver failed deliveries of this org hook ... */
+        uint64_t redeliver_hook_id;
+        bool redeliver_app;       /* ... or of the App's hook */
+    } backfill;
+
     gm_team_t *teams;
     size_t team_count;
 
@@ -107,6 +145,12 @@ gm_config_t *gm_config_parse(const char *name, const char *text, size_t len, cha
 gm_config_t *gm_config_load(const char *path, char *err, size_t errlen);
 
 void gm_config_free(gm_config_t *cfg);
+
+/* Resolves a secret written as env:NAME, file:PATH or a literal (len bytes
+ * of s). Returns 0 with *out filled (release with gm_config_secret_clear),
+ * or -1 with the reason, which names the source, never the value. */
+int gm_config_secret_resolve(const char *s, size_t len, gm_secret_t *out, char *err, size_t errlen);
+void gm_config_secret_clear(gm_secret_t *s);
 
 /* The team of a repository ("owner/name"), or NULL when none is mapped. */
 const char *gm_config_team_of(const gm_config_t *cfg, const char *repository);

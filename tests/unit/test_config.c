@@ -787,3 +787,101 @@ Test(config, parse_duration)
     uint64_t v;
     cr_assert_eq(gm_config_parse_duration(NULL, &v), -1);
 }
+
+/* ---- ledger and backfill ---- */
+
+#define HEAD "webhook:\n  secret: " SECRET "\n"
+
+Test(config, ledger_and_backfill_defaults)
+{
+    gm_config_t *cfg = parse_ok(HEAD);
+    cr_assert_eq(cfg->ledger.backend, GM_LEDGER_EMBEDDED);
+    cr_assert_null(cfg->ledger.table);
+    cr_assert_str_eq(cfg->backfill.github_url, "https://api.github.com");
+    cr_assert_eq(cfg->backfill.window_ms, 48 * 3600 * 1000ull);
+    cr_assert_not(cfg->backfill.jobs);
+    cr_assert_null(cfg->backfill.token);
+    cr_assert_eq(cfg->backfill.repository_count, 0);
+    gm_config_free(cfg);
+}
+
+Test(config, dynamodb_ledger_needs_a_table)
+{
+    expect_error(HEAD "ledger:\n  backend: dynamodb\n", "t.yaml:3: ledger.table: is required with backend: dynamodb");
+    expect_error(HEAD "ledger:\n  backend: dynamodb\n  table: a b\n",
+                 "t.yaml:5: ledger.table: a DynamoDB table name has only A-Z a-z 0-9 _ - .");
+    gm_config_t *cfg = parse_ok(HEAD "ledger:\n  backend: dynamodb\n  table: gha-ledger\n  region: eu-west-1\n"
+                                     "  endpoint: http://127.0.0.1:4567\n");
+    cr_assert_eq(cfg->ledger.backend, GM_LEDGER_DYNAMODB);
+    cr_assert_str_eq(cfg->ledger.table, "gha-ledger");
+    gm_config_free(cfg);
+}
+
+Test(config, backfill_token_is_kept_unresolved)
+{
+    /* serve must start without the backfill's token in its environment. */
+    unsetenv("GM_TEST_NO_SUCH_TOKEN");
+    gm_config_t *cfg = parse_ok(HEAD "backfill:\n  github:\n    token: env:GM_TEST_NO_SUCH_TOKEN\n"
+                                     "  organization: acme\n  window: 72h\n  jobs: true\n");
+    cr_assert_str_eq(cfg->backfill.token, "env:GM_TEST_NO_SUCH_TOKEN");
+    cr_assert_str_eq(cfg->backfill.organization, "acme");
+    cr_assert_eq(cfg->backfill.window_ms, 72 * 3600 * 1000ull);
+    cr_assert(cfg->backfill.jobs);
+    gm_secret_t s;
+    char err[256];
+    cr_assert_neq(gm_config_secret_resolve(cfg->backfill.token, strlen(cfg->backfill.token), &s, err, sizeof(err)), 0);
+    cr_assert_str_eq(err, "environment variable GM_TEST_NO_SUCH_TOKEN is not set");
+    setenv("GM_TEST_NO_SUCH_TOKEN", "ghp_x", 1);
+    cr_assert_eq(gm_config_secret_resolve(cfg->backfill.token, strlen(cfg->backfill.token), &s, err, sizeof(err)), 0);
+    cr_assert_str_eq((char *)s.value, "ghp_x");
+    cr_assert_str_eq(s.source, "env:GM_TEST_NO_SUCH_TOKEN");
+    gm_config_secret_clear(&s);
+    gm_config_free(cfg);
+}
+
+Test(config, backfill_cross_checks)
+{
+    expect_error(HEAD "backfill:\n  github:\n    token: x\n    app_id: 1\n",
+                 "t.yaml:3: backfill: give github.token or a GitHub App (github.app_id, app_key, installation_id), "
+                 "not both");
+    expect_error(HEAD "backfill:\n  github:\n    app_id: 1\n",
+                 "t.yaml:3: backfill: a GitHub App needs github.app_id, github.app_key and github.installation_id");
+    expect_error(HEAD "backfill:\n  organization: acme\n  repositories: [a/b]\n",
+                 "t.yaml:3: backfill: give organization or repositories, not both");
+    expect_error(HEAD "backfill:\n  redeliver:\n    organization: acme\n",
+                 "t.yaml:3: backfill: redeliver needs both organization and hook_id (or app: true)");
+    expect_error(HEAD "backfill:\n  redeliver:\n    app: true\n",
+                 "t.yaml:3: backfill: redeliver: app needs the GitHub App's credentials in github");
+    expect_error(HEAD "backfill:\n  repositories: [a/b, c, d/e]\n",
+                 "t.yaml:4: backfill.repositories[1]: expected owner/name, got \"c\"");
+    expect_error(HEAD "backfill:\n  repositories: [a/b, A/B]\n",
+                 "t.yaml:4: backfill.repositories[1]: a/b is listed twice");
+    expect_error(HEAD "backfill:\n  github:\n    url: ftp://x\n",
+                 "t.yaml:5: backfill.github.url: expected an http:// or https:// URL");
+}
+
+Test(config, backfill_repositories_file_with_teams, .fini = leave_tmpdir)
+{
+    enter_tmpdir();
+    write_file("repositories.yml", "- acme/web\n- repository: acme/api\n  team: platform\n"
+                                   "- {name: acme/ml, team: data}\n");
+    gm_config_t *cfg = parse_ok(HEAD "teams:\n  platform: [acme/infra]\n"
+                                     "backfill:\n  repositories: repositories.yml\n");
+    cr_assert_eq(cfg->backfill.repository_count, 3);
+    cr_assert_str_eq(cfg->backfill.repositories[1].repository, "acme/api");
+    cr_assert_str_eq(cfg->backfill.repositories_file, "repositories.yml");
+    cr_assert_str_eq(gm_config_team_of(cfg, "acme/api"), "platform");
+    cr_assert_str_eq(gm_config_team_of(cfg, "acme/infra"), "platform");
+    cr_assert_str_eq(gm_config_team_of(cfg, "ACME/ML"), "data");
+    cr_assert_null(gm_config_team_of(cfg, "acme/web"));
+    gm_config_free(cfg);
+
+    write_file("repositories.yml", "repositories:\n  - acme/api\n  - 12\n");
+    expect_error(HEAD "backfill:\n  repositories: repositories.yml\n",
+                 "repositories.yml:3: repositories[1]: expected owner/name, got \"12\"");
+    write_file("repositories.yml", "- {repository: acme/infra, team: web}\n");
+    expect_error(HEAD "teams:\n  platform: [acme/infra]\nbackfill:\n  repositories: repositories.yml\n",
+                 "t.yaml:5: backfill: acme/infra is in team platform in teams and in team web in repositories.yml");
+    expect_error(HEAD "backfill:\n  repositories: missing.yml\n",
+                 "t.yaml:4: backfill.repositories: cannot read missing.yml: No such file or directory");
+}
