@@ -7,22 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 #include "gm/checkpoint.h"
+#include "gm/dynamodb.h"
 #include "gm/log.h"
 #include "gm/pipeline.h"
+#include "gm/store.h"
 
 #define PIPELINE_BATCH 1000
 #define LEDGER_COMPACT_EVERY_MS (60 * 60 * 1000)
 #define FRAME_OVERHEAD 1024 /* entry header, event and delivery id around a body */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Frames past the checkpoint will be processed again; their delivery ids
  * must be known before the first new delivery arrives. */
@@ -51,12 +48,42 @@ static int first_checkpoint(gm_app_t *app, gm_checkpoint_t *cp, char *err, size_
     return 0;
 }
 
+/* The processor's view of the DynamoDB ledger (pipeline thread only). */
+static int shared_claim(void *ctx, const char *key, int64_t now, char *err, size_t errlen)
+{
+    gm_ddb_claim_t c = gm_ddb_claim(ctx, key, now, err, errlen);
+    return c == GM_DDB_CLAIMED ? 0 : c == GM_DDB_TAKEN ? 1 : -1;
+}
+
+static int open_shared(gm_app_t *app, char *err, size_t errlen)
+{
+    const gm_config_t *cfg = app->cfg;
+    if (gm_store_node_id(cfg->spool.dir, app->node_id, err, errlen) != 0)
+        return -1;
+    gm_ddb_opts_t o = {
+        .table = cfg->ledger.table,
+        .region = cfg->ledger.region,
+        .endpoint = cfg->ledger.endpoint,
+        .owner = app->node_id,
+        .ttl_s = (int64_t)(cfg->spool.ledger_retention_ms / 1000),
+    };
+    app->shared = gm_ddb_open(&o, err, errlen);
+    if (app->shared == NULL)
+        return -1;
+    app->processor.shared_claim = shared_claim;
+    app->processor.shared_ctx = app->shared;
+    return 0;
+}
+
 gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
 {
     gm_app_t *app = gm_calloc(1, sizeof(*app));
     app->cfg = cfg;
+    app->lock_fd = -1;
     gm_metrics_init(&app->metrics);
-    gm_checkpoint_t cp;
+    gm_checkpoint_t cp = {0};
+    if ((app->lock_fd = gm_store_lock(cfg->spool.dir, err, errlen)) < 0)
+        goto Error;
     int fresh = gm_checkpoint_load(cfg->spool.dir, &cp, err, errlen);
     if (fresh < 0)
         goto Error;
@@ -72,7 +99,7 @@ gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
     gm_ledger_opts_t lo = {.retention_ms = (int64_t)cfg->spool.ledger_retention_ms,
                            .max_entries = cfg->spool.ledger_max_entries};
     app->ledger = gm_ledger_open(cfg->spool.dir, &lo, cp.ledger_generation, fresh ? UINT64_MAX : cp.ledger_size,
-                                 now_ms(), err, errlen);
+                                 gm_wall_ms(), err, errlen);
     if (app->ledger == NULL)
         goto Error;
 
@@ -95,6 +122,8 @@ gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
                 " corrupt frames skipped",
                 st.recovered, st.torn_bytes, st.corrupt);
     app->processor = (gm_processor_t){.cfg = cfg, .sink = app->sink, .metrics = &app->metrics, .ledger = app->ledger};
+    if (cfg->ledger.backend == GM_LEDGER_DYNAMODB && open_shared(app, err, errlen) != 0)
+        goto Error;
     if (fresh && first_checkpoint(app, &cp, err, errlen) != 0)
         goto Error;
     app->start_checkpoint = cp;
@@ -136,7 +165,10 @@ void gm_app_close(gm_app_t *app)
     gm_app_stop(app);
     gm_spool_close(app->spool);
     gm_ledger_close(app->ledger);
+    gm_ddb_close(app->shared);
     gm_sink_close(app->sink);
+    if (app->lock_fd >= 0)
+        close(app->lock_fd);
     gm_checkpoint_clear(&app->start_checkpoint);
     free(app);
 }

@@ -17,6 +17,8 @@
 #include "gm/inspect.h"
 #include "gm/log.h"
 #include "gm/server.h"
+#include "gm/store.h"
+#include "commands.h"
 
 #define EXIT_USAGE 2
 
@@ -42,6 +44,8 @@ static const char usage_main[] = "usage: gha-metrics <command> [options]\n"
                                  "  serve [--config FILE]     receive GitHub webhooks and write metrics\n"
                                  "  check-config FILE         validate a configuration file and exit\n"
                                  "  status --config FILE      show the spool, ledger and publisher state on disk\n"
+                                 "  backfill --config FILE    record runs no delivery brought in (GitHub REST API)\n"
+                                 "  lambda [--config FILE]    the backfill as an AWS Lambda custom runtime\n"
                                  "  print-default-config      print the embedded default configuration\n"
                                  "  version                   print the version\n"
                                  "\n"
@@ -143,24 +147,6 @@ static int ensure_default_secret(void)
     return 0;
 }
 
-static int make_dirs(const char *dir)
-{
-    char *p = gm_strdup(dir);
-    int rc = 0;
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0750) != 0 && errno != EEXIST)
-            rc = -1;
-        *s = '/';
-    }
-    if (rc == 0 && mkdir(p, 0750) != 0 && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -202,7 +188,7 @@ static int cmd_serve(int argc, char **argv)
         return EXIT_USAGE;
     }
     gm_log_set_level(cfg->log.level);
-    if (make_dirs(cfg->spool.dir) != 0) {
+    if (gm_store_make_dirs(cfg->spool.dir) != 0) {
         fprintf(stderr, "gha-metrics: %s: cannot create the spool directory: %s\n", cfg->spool.dir, strerror(errno));
         gm_config_free(cfg);
         return 1;
@@ -318,9 +304,14 @@ int main(int argc, char **argv)
         {"serve", cmd_serve},
         {"check-config", cmd_check_config},
         {"status", cmd_status},
+        {"backfill", gm_cmd_backfill},
+        {"lambda", gm_cmd_lambda},
         {"print-default-config", cmd_print_default},
         {"version", cmd_version},
     };
+    /* As a Lambda function's bootstrap the binary may be started bare. */
+    if (argc < 2 && getenv("AWS_LAMBDA_RUNTIME_API") != NULL)
+        return gm_cmd_lambda(argc, argv);
     if (argc < 2)
         return usage_error(usage_main, "%s", "missing command");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

@@ -307,20 +307,18 @@ static int load_cb(void *ctx, uint64_t offset, uint64_t next, const uint8_t *pay
     return 0;
 }
 
-gm_ledger_t *gm_ledger_open(const char *dir, const gm_ledger_opts_t *opts, uint64_t generation, uint64_t durable_size,
-                            int64_t now_ms, char *err, size_t errlen)
+static bool opts_ok(const char *dir, const gm_ledger_opts_t *opts, char *err, size_t errlen)
 {
     if (dir == NULL || opts == NULL || opts->retention_ms <= 0 || opts->max_entries == 0) {
         snprintf(err, errlen, "ledger: a directory, a retention > 0 and max_entries > 0 are required");
-        return NULL;
+        return false;
     }
-    struct stat st;
-    int bad = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
-    if (bad != 0) {
-        snprintf(err, errlen, "%s: ledger directory: %s", dir, strerror(bad));
-        return NULL;
-    }
+    return true;
+}
 
+/* An empty table with no log open yet. */
+static gm_ledger_t *ledger_new(const char *dir, const gm_ledger_opts_t *opts, uint64_t generation)
+{
     gm_ledger_t *l = gm_calloc(1, sizeof(*l));
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->io_done, NULL);
@@ -332,6 +330,22 @@ gm_ledger_t *gm_ledger_open(const char *dir, const gm_ledger_opts_t *opts, uint6
     l->min_exp = UINT32_MAX;
     l->generation = generation;
     l->fd = -1;
+    return l;
+}
+
+gm_ledger_t *gm_ledger_open(const char *dir, const gm_ledger_opts_t *opts, uint64_t generation, uint64_t durable_size,
+                            int64_t now_ms, char *err, size_t errlen)
+{
+    if (!opts_ok(dir, opts, err, errlen))
+        return NULL;
+    struct stat st;
+    int bad = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (bad != 0) {
+        snprintf(err, errlen, "%s: ledger directory: %s", dir, strerror(bad));
+        return NULL;
+    }
+
+    gm_ledger_t *l = ledger_new(dir, opts, generation);
 
     char *path = log_path(l, generation, "");
     const char *what = "open";
@@ -385,6 +399,39 @@ gm_ledger_t *gm_ledger_open(const char *dir, const gm_ledger_opts_t *opts, uint6
 Error:
     snprintf(err, errlen, "%s: %s failed: %s", path, what, strerror(errno));
 Cleanup:
+    free(path);
+    gm_ledger_close(l);
+    return NULL;
+}
+
+gm_ledger_t *gm_ledger_open_snapshot(const char *dir, const gm_ledger_opts_t *opts, uint64_t generation,
+                                     int64_t now_ms, char *err, size_t errlen)
+{
+    if (!opts_ok(dir, opts, err, errlen))
+        return NULL;
+    gm_ledger_t *l = ledger_new(dir, opts, generation);
+
+    char *path = log_path(l, generation, "");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto Error;
+    }
+    /* The writer may be appending: what is read is a prefix of whole frames,
+     * and a frame cut short at the end is only not there yet. */
+    load_ctx_t ctx = {l, hour_of(now_ms)};
+    gm_segment_scan_t scan;
+    char scan_err[256];
+    int rc = gm_segment_scan(fd, 0, UINT64_MAX, LOG_MAX_PAYLOAD, load_cb, &ctx, &scan, scan_err, sizeof(scan_err));
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", path, scan_err);
+        goto Error;
+    }
+    l->log_size = scan.valid_end;
+    free(path);
+    return l;
+Error:
     free(path);
     gm_ledger_close(l);
     return NULL;

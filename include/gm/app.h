@@ -21,6 +21,9 @@ typedef struct {
     gm_sink_t *sink;         /* owned */
     gm_spool_t *spool;       /* owned */
     gm_ledger_t *ledger;     /* owned */
+    struct gm_ddb *shared;   /* owned; the DynamoDB ledger, NULL with the embedded one alone */
+    int lock_fd;             /* the store's lock (gm_store_lock), held until close */
+    char node_id[33];        /* this store's name in the shared ledger */
     struct gm_pipeline *pipeline; /* owned */
     gm_checkpoint_t start_checkpoint; /* what the store was opened at */
     gm_processor_t processor;
@@ -34,7 +37,7 @@ typedef struct {
     _Atomic size_t inflight;
 } gm_app_t;
 
-/* Opens the sink, the checkpoint, the ledger and the spool, rolling the sink
+/* Locks the store, opens the sink, the checkpoint, the ledger and the spool, rolling the sink
  * and the ledger back to the checkpoint and scanning the spool past it (the
  * recovery after a crash). Returns NULL with the reason. */
 gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen);

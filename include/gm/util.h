@@ -25,6 +25,15 @@ int gm_write_file_atomic(const char *dir, const char *name, const void *data, si
  * when it held a secret). NULL with errno on failure. */
 char *gm_read_file(const char *path, size_t max, size_t *len);
 
+/* Wall-clock time in epoch milliseconds. */
+int64_t gm_wall_ms(void);
+/* Sleeps ms (EINTR resumed). */
+void gm_sleep_ms(int64_t ms);
+/* The same two as the injectable clock callbacks of the clients
+ * (now_ms(ctx), sleep_ms(ctx, ms)): the defaults when a test gives none. */
+int64_t gm_clock_now_ms(void *ctx);
+void gm_clock_sleep_ms(void *ctx, int64_t ms);
+
 /* Value of a hex digit (either case), or -1. */
 int gm_hexval(unsigned char c);
 

@@ -946,3 +946,45 @@ Test(ledger, one_claimant_wins_each_key)
     cr_assert_eq(stats_of(l).entries, RACE_KEYS);
     gm_ledger_close(l);
 }
+
+/* ---- snapshots: the backfill reading a running receiver's ledger ---- */
+
+Test(ledger, snapshot_reads_a_live_log_without_touching_it)
+{
+    gm_ledger_t *l = open_new();
+    uint64_t run = gm_ledger_key_run(7, 1), job = gm_ledger_key_job(9, 2), other = gm_ledger_key_run(8, 1);
+    gm_ledger_persist(l, run, T0);
+    gm_ledger_persist(l, job, T0);
+    uint64_t gen, size;
+    sync_ok(l, &gen, &size);
+    /* The writer is mid-append: half a frame at the end. */
+    char *path = path_of(gen, "");
+    static const unsigned char partial[] = {0x10, 0, 0, 0, 1, 2, 3};
+    append_bytes(path, partial, sizeof(partial));
+    uint64_t before = file_size(path);
+
+    gm_ledger_opts_t opts = {.retention_ms = RETENTION, .max_entries = 1000};
+    char err[256] = "";
+    gm_ledger_t *snap = gm_ledger_open_snapshot(dir, &opts, gen, T0 + HOUR, err, sizeof(err));
+    cr_assert_not_null(snap, "%s", err);
+    cr_assert(gm_ledger_contains(snap, run, T0 + HOUR));
+    cr_assert(gm_ledger_contains(snap, job, T0 + HOUR));
+    cr_assert_not(gm_ledger_contains(snap, other, T0 + HOUR));
+    /* Nothing written: the receiver's file is as it was, and a snapshot cannot sync. */
+    gm_ledger_persist(snap, other, T0);
+    uint64_t g2, s2;
+    cr_assert_neq(gm_ledger_sync(snap, &g2, &s2, err, sizeof(err)), 0);
+    cr_assert_eq(file_size(path), before);
+    gm_ledger_close(snap);
+    /* The writer still owns its file and goes on. */
+    gm_ledger_persist(l, other, T0);
+    gm_ledger_close(l);
+}
+
+Test(ledger, snapshot_of_a_missing_generation_says_so)
+{
+    gm_ledger_opts_t opts = {.retention_ms = RETENTION, .max_entries = 1000};
+    char err[256] = "";
+    cr_assert_null(gm_ledger_open_snapshot(dir, &opts, 42, T0, err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "No such file"), "%s", err);
+}
