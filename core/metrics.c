@@ -125,8 +125,17 @@ int gm_metrics_render(const gm_metrics_t *mc, FILE *f)
             "gha_metrics_sink_errors_total %llu\n"
             "# HELP gha_metrics_http_errors_total Malformed HTTP requests refused before routing.\n"
             "# TYPE gha_metrics_http_errors_total counter\n"
-            "gha_metrics_http_errors_total %llu\n",
-            (unsigned long long)LOAD(m->sink_errors), (unsigned long long)LOAD(m->http_errors));
+            "gha_metrics_http_errors_total %llu\n"
+            "# HELP gha_metrics_shared_ledger_errors_total Claims in the shared (DynamoDB) ledger that failed and are retried.\n"
+            "# TYPE gha_metrics_shared_ledger_errors_total counter\n"
+            "gha_metrics_shared_ledger_errors_total %llu\n"
+            "# HELP gha_metrics_records_backfilled_total Records written for deliveries the backfill brought, by kind.\n"
+            "# TYPE gha_metrics_records_backfilled_total counter\n"
+            "gha_metrics_records_backfilled_total{kind=\"run\"} %llu\n"
+            "gha_metrics_records_backfilled_total{kind=\"job\"} %llu\n",
+            (unsigned long long)LOAD(m->sink_errors), (unsigned long long)LOAD(m->http_errors),
+            (unsigned long long)LOAD(m->shared_ledger_errors), (unsigned long long)LOAD(m->records_backfilled[0]),
+            (unsigned long long)LOAD(m->records_backfilled[1]));
     static const char *const dup_names[GM_DUP__COUNT] = {"delivery", "run", "job"};
     fputs("# HELP gha_metrics_duplicates_total Deliveries answered as already seen, and records not written twice.\n"
           "# TYPE gha_metrics_duplicates_total counter\n",

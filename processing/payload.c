@@ -130,6 +130,10 @@ static const path_t job_paths[] = {
     END,
 };
 
+/* The backfill's mark on the deliveries it hands to the receiver (covered
+ * by the signature like the rest of the body). */
+static const path_t marker_paths[] = {KEEP("source"), END};
+
 static const path_t top_paths[] = {
     KEEP("action"),
     KEEP("zen"),     /* ping */
@@ -138,6 +142,7 @@ static const path_t top_paths[] = {
     DESCEND("workflow", workflow_paths),
     DESCEND("workflow_run", run_paths),
     DESCEND("workflow_job", job_paths),
+    DESCEND("gha_metrics", marker_paths),
     END,
 };
 

@@ -93,6 +93,8 @@ static void derive(const gm_delivery_t *d, gm_proc_result_t *res, gm_record_t *r
     }
     copy_str(res->action, sizeof(res->action), gm_event_action(root));
     copy_str(res->repository, sizeof(res->repository), gm_event_repository(root));
+    json_t *mark = json_object_get(json_object_get(root, "gha_metrics"), "source");
+    res->backfilled = json_is_string(mark) && strcmp(json_string_value(mark), "backfill") == 0;
     if (is_ping) {
         res->status = GM_PROC_PING;
         json_decref(root);
@@ -118,19 +120,51 @@ static uint64_t record_key(const gm_record_t *r)
                                     : gm_ledger_key_run(r->run_id, r->run_attempt);
 }
 
+/* The shared ledger's answer for a key this process is about to act on:
+ * 0 go on, 1 another writer has it (a duplicate), -1 cannot tell now. */
+static int shared_claim(gm_processor_t *p, const char *key, int64_t now_ms, gm_proc_result_t *res)
+{
+    if (p->shared_claim == NULL)
+        return 0;
+    int rc = p->shared_claim(p->shared_ctx, key, now_ms, res->reason, sizeof(res->reason));
+    if (rc < 0) {
+        atomic_fetch_add_explicit(&p->metrics->shared_ledger_errors, 1, memory_order_relaxed);
+        res->status = GM_PROC_FAILED;
+    }
+    return rc;
+}
+
 static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_record_t *rec, gm_proc_result_t *res)
 {
     const gm_config_t *cfg = p->cfg;
     uint64_t key = record_key(rec);
+    int is_job = rec->kind == GM_RECORD_JOB;
     /* The same attempt can arrive in several deliveries (GitHub's retries of
      * a failed delivery get new ids only when sent by hand, a backfill finds
      * it again): the first to be processed is the one recorded. */
     if (p->ledger != NULL && !gm_ledger_claim(p->ledger, key, d->received_at_ms)) {
         res->status = GM_PROC_DUPLICATE;
-        atomic_fetch_add_explicit(&p->metrics->duplicates[rec->kind == GM_RECORD_JOB ? GM_DUP_JOB : GM_DUP_RUN], 1,
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->metrics->duplicates[is_job ? GM_DUP_JOB : GM_DUP_RUN], 1, memory_order_relaxed);
         return;
     }
+    char skey[64];
+    snprintf(skey, sizeof(skey), "%c:%lld:%lld", is_job ? 'j' : 'r', (long long)(is_job ? rec->job_id : rec->run_id),
+             (long long)rec->run_attempt);
+    int shared = shared_claim(p, skey, d->received_at_ms, res);
+    if (shared != 0) {
+        if (shared > 0) {
+            /* Another writer recorded it: remember that here too. */
+            res->status = GM_PROC_DUPLICATE;
+            atomic_fetch_add_explicit(&p->metrics->duplicates[is_job ? GM_DUP_JOB : GM_DUP_RUN], 1,
+                                      memory_order_relaxed);
+            if (p->ledger != NULL)
+                gm_ledger_persist(p->ledger, key, d->received_at_ms);
+        } else if (p->ledger != NULL) {
+            gm_ledger_unclaim(p->ledger, key);
+        }
+        return;
+    }
+    bool backfilled = d->backfilled || res->backfilled;
     gm_emf_opts_t opts = {
         .namespace_ = cfg->publish.namespace_,
         .dimensions = cfg->publish.dimensions,
@@ -138,7 +172,7 @@ static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_rec
         .team = gm_config_team_of(cfg, rec->repository),
         .teams_configured = cfg->team_count > 0,
         .delivery_id = d->delivery,
-        .backfilled = d->backfilled,
+        .backfilled = backfilled,
     };
     char *line = gm_emf_format(rec, &opts);
     int ok = line != NULL && gm_sink_write(p->sink, rec, line, strlen(line), res->reason, sizeof(res->reason)) == 0;
@@ -154,7 +188,9 @@ static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_rec
     }
     if (p->ledger != NULL)
         gm_ledger_persist(p->ledger, key, d->received_at_ms);
-    atomic_fetch_add_explicit(&p->metrics->records_written[rec->kind == GM_RECORD_JOB], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->metrics->records_written[is_job], 1, memory_order_relaxed);
+    if (backfilled)
+        atomic_fetch_add_explicit(&p->metrics->records_backfilled[is_job], 1, memory_order_relaxed);
     res->status = GM_PROC_RECORDED;
 }
 
@@ -163,6 +199,18 @@ void gm_processor_handle(gm_processor_t *p, const gm_delivery_t *d, gm_proc_resu
     gm_record_t rec;
     derive(d, res, &rec);
     gm_metrics_count_anomalies(p->metrics, res->anomalies);
+    /* Another receiver may have had this delivery (a redelivery behind the
+     * same load balancer); the backfill asks for redeliveries by this key. */
+    if ((res->status == GM_PROC_RECORDED || res->status == GM_PROC_NO_RECORD) && d->delivery != NULL &&
+        p->shared_claim != NULL) {
+        char skey[80];
+        snprintf(skey, sizeof(skey), "d:%s", d->delivery);
+        int shared = shared_claim(p, skey, d->received_at_ms, res);
+        if (shared > 0) {
+            res->status = GM_PROC_DUPLICATE;
+            atomic_fetch_add_explicit(&p->metrics->duplicates[GM_DUP_DELIVERY], 1, memory_order_relaxed);
+        }
+    }
     if (res->status == GM_PROC_RECORDED)
         write_record(p, d, &rec, res);
     else if (res->status == GM_PROC_NO_RECORD && strcmp(res->action, "completed") == 0)

@@ -26,7 +26,7 @@ typedef struct {
     const void *body;     /* the raw, verified body */
     size_t len;
     bool form_encoded; /* application/x-www-form-urlencoded: the JSON is in "payload" */
-    bool backfilled;
+    bool backfilled;        /* also set by the body's "gha_metrics": {"source": "backfill"} */
     int64_t received_at_ms; /* ledger expiry counts from here, so a replay decides as the original did */
 } gm_delivery_t;
 
@@ -47,13 +47,25 @@ typedef struct {
     char action[32];        /* for the log line; "" when unknown */
     char repository[256];   /* for the log line; "" when unknown */
     char reason[192];       /* why INVALID / NO_RECORD / FAILED; never payload text */
+    bool backfilled;        /* the body carries the backfill's mark */
 } gm_proc_result_t;
+
+/* A ledger shared with other writers (DynamoDB: other receivers, the
+ * backfill), consulted after the embedded one. Keys are "d:<delivery>",
+ * "r:<run id>:<attempt>", "j:<job id>:<attempt>". Returns 0 when this writer
+ * holds the key (it was free, or it is already this writer's: a receiver
+ * processing its spool again after a crash must get its own claims back),
+ * 1 when another writer holds it, -1 when the ledger cannot say (reason in
+ * err; the delivery is retried later). */
+typedef int (*gm_shared_claim_fn)(void *ctx, const char *key, int64_t now_ms, char *err, size_t errlen);
 
 typedef struct {
     const gm_config_t *cfg; /* borrowed */
     gm_sink_t *sink;        /* borrowed */
     gm_metrics_t *metrics;  /* borrowed */
     gm_ledger_t *ledger;    /* borrowed; NULL = no de-duplication */
+    gm_shared_claim_fn shared_claim; /* NULL = no shared ledger; called from one thread at a time */
+    void *shared_ctx;
 } gm_processor_t;
 
 /* Everything: parse, derive, de-duplicate by run/job attempt, write, and
