@@ -135,6 +135,7 @@ gm_aws_t *gm_aws_open(const gm_aws_opts_t *opts, char *err, size_t errlen)
         curl_global_cleanup();
         return NULL;
     }
+    gm_http_trust(c, NULL);
     gm_aws_t *aws = gm_calloc(1, sizeof(*aws));
     aws->service = gm_strdup(opts->service);
     aws->region = gm_strdup(region);

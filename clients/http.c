@@ -74,3 +74,12 @@ void gm_http_wipe_free(char *s)
         free(s);
     }
 }
+
+void gm_http_trust(CURL *c, const char *ca_file)
+{
+    const char *env[] = {"CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    for (size_t i = 0; (ca_file == NULL || *ca_file == '\0') && i < sizeof(env) / sizeof(env[0]); i++)
+        ca_file = getenv(env[i]);
+    if (ca_file != NULL && *ca_file != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+}

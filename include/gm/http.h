@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 /* A response body: grows up to max; too_big once more arrived (the write
  * callback then fails the transfer with CURLE_WRITE_ERROR). Always
  * NUL-terminated once data is non-NULL. Owned; release with
@@ -27,6 +29,14 @@ const char *gm_http_header_value(const char *line, size_t len, const char *name,
 
 /* A header value must not carry a line break (header injection). */
 bool gm_http_has_crlf(const char *s);
+
+/* Which certificate authorities an HTTPS request trusts: ca_file when
+ * given, else $CURL_CA_BUNDLE or $SSL_CERT_FILE when set, else the path
+ * libcurl was built with. libcurl itself reads neither variable, and its
+ * built-in path is the build host's (Debian: /etc/ssl/certs/...), which
+ * Amazon Linux, where the Lambda runs, does not have: the Lambda's
+ * bootstrap points CURL_CA_BUNDLE at the bundle it ships. */
+void gm_http_trust(CURL *c, const char *ca_file);
 
 /* Overwrites a secret string, then frees it. NULL is fine. */
 void gm_http_wipe_free(char *s);
