@@ -31,6 +31,7 @@
 #include <openssl/crypto.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 #include "gm/http.h"
 
 #include "github_internal.h"
@@ -50,22 +51,6 @@
 #define API_VERSION "2022-11-28"
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int64_t real_now_ms(void *ctx)
-{
-    (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void real_sleep_ms(void *ctx, int64_t ms)
-{
-    (void)ctx;
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 int64_t gm_github_now(const gm_github_t *gh)
 {
@@ -297,6 +282,7 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
         curl_global_cleanup();
         return NULL;
     }
+    gm_http_trust(c, NULL);
     gm_github_t *gh = gm_calloc(1, sizeof(*gh));
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
@@ -312,8 +298,8 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
         gh->key_pem = gm_strdup(opts->app_key_pem);
     }
     gh->reserve = opts->reserve > 0 ? opts->reserve : DEFAULT_RESERVE;
-    gh->now_ms = opts->now_ms != NULL ? opts->now_ms : real_now_ms;
-    gh->sleep_ms = opts->sleep_ms != NULL ? opts->sleep_ms : real_sleep_ms;
+    gh->now_ms = opts->now_ms != NULL ? opts->now_ms : gm_clock_now_ms;
+    gh->sleep_ms = opts->sleep_ms != NULL ? opts->sleep_ms : gm_clock_sleep_ms;
     gh->clock_ctx = opts->clock_ctx;
     gh->stats.limit = gh->stats.remaining = gh->stats.reset_s = -1;
     if (opts->etag_cache != NULL && *opts->etag_cache != '\0') {
@@ -552,9 +538,22 @@ static char *make_url(gm_github_t *gh, const char *path_or_url, char *err, size_
     return NULL;
 }
 
-int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err, size_t errlen)
+/* The App's own endpoints take the app JWT, which only an app client has. */
+static int check_auth(const gm_github_t *gh, auth_kind_t auth, const char *what, char *err, size_t errlen)
+{
+    if (auth == AUTH_JWT && gh->key_pem == NULL) {
+        snprintf(err, errlen, "github: %s: the App's own endpoints need App credentials, not a token", what);
+        return -1;
+    }
+    return 0;
+}
+
+static int get_page(gm_github_t *gh, const char *path_or_url, auth_kind_t auth, gm_github_page_t *page, char *err,
+                    size_t errlen)
 {
     memset(page, 0, sizeof(*page));
+    if (check_auth(gh, auth, "GET", err, errlen) != 0)
+        return -1;
     char *url = make_url(gh, path_or_url, err, errlen);
     if (url == NULL)
         return -1;
@@ -564,7 +563,7 @@ int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_
     gm_github_headers_reset(&hdrs);
     long st = 0;
     json_t *o = NULL;
-    int rc = gm_github_perform(gh, "GET", url, NULL, AUTH_DEFAULT, etag, &st, &hdrs, &o, err, errlen);
+    int rc = gm_github_perform(gh, "GET", url, NULL, auth, etag, &st, &hdrs, &o, err, errlen);
     if (rc != 0)
         goto Exit;
     page->status = st;
@@ -591,10 +590,12 @@ Exit:
     return rc;
 }
 
-int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
-                   size_t errlen)
+static int post(gm_github_t *gh, const char *path, const char *json_body, auth_kind_t auth, gm_github_page_t *page,
+                char *err, size_t errlen)
 {
     memset(page, 0, sizeof(*page));
+    if (check_auth(gh, auth, "POST", err, errlen) != 0)
+        return -1;
     char *url = make_url(gh, path, err, errlen);
     if (url == NULL)
         return -1;
@@ -602,8 +603,8 @@ int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_
     gm_github_headers_reset(&hdrs);
     long st = 0;
     json_t *o = NULL;
-    int rc = gm_github_perform(gh, "POST", url, json_body != NULL ? json_body : "", AUTH_DEFAULT, NULL, &st, &hdrs, &o,
-                               err, errlen);
+    int rc =
+        gm_github_perform(gh, "POST", url, json_body != NULL ? json_body : "", auth, NULL, &st, &hdrs, &o, err, errlen);
     if (rc == 0) {
         page->status = st;
         page->body = o;
@@ -612,4 +613,32 @@ int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_
     gm_github_headers_reset(&hdrs);
     free(url);
     return rc;
+}
+
+int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err, size_t errlen)
+{
+    return get_page(gh, path_or_url, AUTH_DEFAULT, page, err, errlen);
+}
+
+int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
+                   size_t errlen)
+{
+    return post(gh, path, json_body, AUTH_DEFAULT, page, err, errlen);
+}
+
+int gm_github_get_page_as_app(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err,
+                              size_t errlen)
+{
+    return get_page(gh, path_or_url, AUTH_JWT, page, err, errlen);
+}
+
+int gm_github_post_as_app(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
+                          size_t errlen)
+{
+    return post(gh, path, json_body, AUTH_JWT, page, err, errlen);
+}
+
+bool gm_github_is_app(const gm_github_t *gh)
+{
+    return gh->key_pem != NULL;
 }

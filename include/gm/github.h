@@ -29,6 +29,7 @@
 #ifndef GM_GITHUB_H
 #define GM_GITHUB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,18 @@ int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_
 /* POST with a JSON body (redelivery); no ETag. Same return convention. */
 int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
                    size_t errlen);
+
+/* The same, authenticated as the App itself (Authorization: Bearer <app
+ * JWT>) rather than as its installation: GitHub's /app/... endpoints, e.g.
+ * the App's webhook deliveries (/app/hook/deliveries) and their
+ * redelivery. Only for a client opened with App credentials: -1 with the
+ * reason for a token client. A fresh JWT is signed for every attempt. */
+int gm_github_get_page_as_app(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err,
+                              size_t errlen);
+int gm_github_post_as_app(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,
+                          size_t errlen);
+/* Whether the client was opened with App credentials (no token). */
+bool gm_github_is_app(const gm_github_t *gh);
 
 void gm_github_page_clear(gm_github_page_t *page);
 void gm_github_stats(const gm_github_t *gh, gm_github_stats_t *out);

@@ -1014,3 +1014,55 @@ Test(github, post_sends_json)
     gm_github_close(gh);
     srv_stop(s);
 }
+
+/* The App's own endpoints (/app/hook/deliveries and their redelivery) take
+ * the app JWT even on a client that otherwise acts as the installation; a
+ * token client is refused before anything is sent. */
+Test(github_app, app_endpoints_use_the_jwt)
+{
+    EVP_PKEY *key;
+    char *pem = rsa_key(&key);
+    route_t r[] = {
+        {"GET", "/app/hook/deliveries?per_page=100", 1, 200, "", "[]"},
+        {"POST", "/app/hook/deliveries/7/attempts", 1, 202, "", "{}"},
+    };
+    srv_t *s = srv_start(r, 2);
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
+    cr_assert(gm_github_is_app(gh));
+    gm_github_page_t page;
+    char err[256] = "";
+    cr_assert_eq(gm_github_get_page_as_app(gh, "/app/hook/deliveries?per_page=100", &page, err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(page.status, 200);
+    cr_assert(json_is_array(page.body));
+    gm_github_page_clear(&page);
+    cr_assert_eq(gm_github_post_as_app(gh, "/app/hook/deliveries/7/attempts", NULL, &page, err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(page.status, 202);
+    gm_github_page_clear(&page);
+    /* No installation token was fetched: two requests, each with a JWT. */
+    cr_assert_eq(srv_nreqs(s), 2);
+    for (size_t i = 0; i < 2; i++) {
+        char *auth = find_header(srv_req(s, i)->head, "Authorization");
+        cr_assert_not_null(auth);
+        cr_assert_eq(strncmp(auth, "Bearer ", 7), 0);
+        json_t *c = verify_jwt(auth + 7, key);
+        cr_assert_eq(json_integer_value(json_object_get(c, "iss")), 777);
+        json_decref(c);
+        free(auth);
+    }
+    gm_github_close(gh);
+
+    gm_github_t *tok = open_token(s, &clk);
+    cr_assert_not(gm_github_is_app(tok));
+    cr_assert_eq(gm_github_get_page_as_app(tok, "/app/hook/deliveries", &page, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "App credentials") != NULL, "%s", err);
+    cr_assert_null(strstr(err, TOKEN));
+    cr_assert_eq(gm_github_post_as_app(tok, "/app/hook/deliveries/7/attempts", "{}", &page, err, sizeof(err)), -1);
+    cr_assert_eq(srv_nreqs(s), 2);
+    gm_github_close(tok);
+    srv_stop(s);
+    EVP_PKEY_free(key);
+    free(pem);
+}
