@@ -105,3 +105,40 @@ test("a configuration that does not load is reported as an init error", async ()
   assert.equal(errors.length, 1, JSON.stringify(errors) + srvSummary({ stderrLines: lambda.stderr.split("\n") }));
   assert.equal(errors[0].errorType ?? errors[0].body?.errorType, "Runtime.ConfigurationError");
 });
+
+test("the packaged zip: bootstrap runs the runtime loop through its own loader and libraries", { timeout: 600_000 }, async () => {
+  // scripts/test has built build/release already (the package's build is the same Release build, so this
+  // only re-links nothing); run by hand without it, the script builds build/lambda first.
+  const { execFile } = await import("node:child_process");
+  const { mkdtempSync } = await import("node:fs");
+  const os = await import("node:os");
+  const src = process.env.GM_SOURCE_DIR ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+  const work = mkdtempSync(path.join(os.tmpdir(), "gm-lambda-zip-"));
+  const zip = path.join(work, "fn.zip");
+  const sh = (cmd, args, opts = {}) => new Promise((resolve) => execFile(cmd, args, { maxBuffer: 1 << 24, ...opts }, (err, stdout, stderr) => resolve({ code: err ? err.code ?? 1 : 0, stdout, stderr })));
+  const built = await sh(path.join(src, "deploy/lambda/build"), ["--out", zip], {
+    cwd: src,
+    env: { ...process.env, BUILD_DIR: process.env.GM_LAMBDA_BUILD_DIR ?? path.join(src, "build/lambda") },
+  });
+  assert.equal(built.code, 0, built.stderr + built.stdout);
+  const root = path.join(work, "fn");
+  const un = await sh("unzip", ["-q", zip, "-d", root]);
+  assert.equal(un.code, 0, un.stderr);
+
+  rt.reset();
+  rt.invoke({ since: "1h", repositories: ["octo-org/none"], dry_run: true });
+  // Lambda's environment: nothing of ours but the runtime API and the task root; no config → the
+  // default path $LAMBDA_TASK_ROOT/config.yaml is missing, which is an init error.
+  const child = spawn(path.join(root, "bootstrap"), [], {
+    env: { AWS_LAMBDA_RUNTIME_API: rt.address, LAMBDA_TASK_ROOT: root, PATH: "/usr/bin:/bin" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const exit = await new Promise((resolve) => child.on("close", (code) => resolve(code)));
+  assert.equal(exit, 2, stderr);
+  const errors = rt.initErrors();
+  assert.equal(errors.length, 1, stderr);
+  assert.match(JSON.stringify(errors[0]), /Runtime\.ConfigurationError/);
+  assert.match(JSON.stringify(errors[0]), /config\.yaml/);
+});
