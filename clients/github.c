@@ -41,6 +41,7 @@
 #define DEFAULT_RESERVE 50
 #define MAX_ATTEMPTS 5
 #define MAX_RESPONSE ((size_t)64 << 20)
+#define DEFAULT_ETAG_BYTES ((uint64_t)32 << 20)
 /* Exponential back-off for rate limits without retry-after or reset. */
 #define LIMIT_BACKOFF_MS (60 * 1000LL)
 /* Back-off for transport errors and 5xx: 1 s, 2 s, 4 s, 8 s. */
@@ -304,6 +305,7 @@ gm_github_t *gm_github_open(const gm_github_opts_t *opts, char *err, size_t errl
     gh->stats.limit = gh->stats.remaining = gh->stats.reset_s = -1;
     if (opts->etag_cache != NULL && *opts->etag_cache != '\0') {
         gh->etag_path = gm_strdup(opts->etag_cache);
+        gh->etag_bytes_max = opts->etag_cache_bytes > 0 ? opts->etag_cache_bytes : DEFAULT_ETAG_BYTES;
         gm_github_etags_load(gh);
     }
     gh->curl = c;
@@ -522,7 +524,7 @@ int gm_github_perform(gm_github_t *gh, const char *method, const char *url, cons
 
 /* An absolute URL for a path or a full URL; full URLs must be on the base
  * URL's origin (the token is never sent elsewhere). NULL with the reason. */
-static char *make_url(gm_github_t *gh, const char *path_or_url, char *err, size_t errlen)
+char *gm_github_url(const gm_github_t *gh, const char *path_or_url, char *err, size_t errlen)
 {
     if (path_or_url == NULL || *path_or_url == '\0' || gm_http_has_crlf(path_or_url) || strpbrk(path_or_url, " \t") != NULL) {
         snprintf(err, errlen, "github: empty path, or one holding blanks or line breaks");
@@ -554,11 +556,10 @@ static int get_page(gm_github_t *gh, const char *path_or_url, auth_kind_t auth, 
     memset(page, 0, sizeof(*page));
     if (check_auth(gh, auth, "GET", err, errlen) != 0)
         return -1;
-    char *url = make_url(gh, path_or_url, err, errlen);
+    char *url = gm_github_url(gh, path_or_url, err, errlen);
     if (url == NULL)
         return -1;
-    json_t *cached = gh->etags != NULL ? json_object_get(gh->etags, url) : NULL;
-    const char *etag = json_string_value(json_object_get(cached, "etag"));
+    const char *etag = gh->etags != NULL ? gm_github_etags_etag(gh, url) : NULL;
     resp_headers_t hdrs = {0};
     gm_github_headers_reset(&hdrs);
     long st = 0;
@@ -567,13 +568,8 @@ static int get_page(gm_github_t *gh, const char *path_or_url, auth_kind_t auth, 
     if (rc != 0)
         goto Exit;
     page->status = st;
-    if (st == 304 && cached != NULL) {
+    if (st == 304 && etag != NULL && gm_github_etags_hit(gh, url, hdrs.link, page) == 0) {
         json_decref(o);
-        o = NULL;
-        page->body = json_deep_copy(json_object_get(cached, "body"));
-        page->from_cache = 1;
-        const char *next = json_string_value(json_object_get(cached, "next"));
-        page->next = hdrs.link != NULL ? gm_github_link_next(hdrs.link) : next != NULL ? gm_strdup(next) : NULL;
         goto Exit;
     }
     page->body = o;
@@ -582,7 +578,7 @@ static int get_page(gm_github_t *gh, const char *path_or_url, auth_kind_t auth, 
         if (hdrs.etag != NULL && o != NULL)
             gm_github_etags_store(gh, url, hdrs.etag, o, page->next);
         else
-            json_object_del(gh->etags, url); /* stale: forget it */
+            gm_github_etags_forget(gh, url); /* stale */
     }
 Exit:
     gm_github_headers_reset(&hdrs);
@@ -596,7 +592,7 @@ static int post(gm_github_t *gh, const char *path, const char *json_body, auth_k
     memset(page, 0, sizeof(*page));
     if (check_auth(gh, auth, "POST", err, errlen) != 0)
         return -1;
-    char *url = make_url(gh, path, err, errlen);
+    char *url = gm_github_url(gh, path, err, errlen);
     if (url == NULL)
         return -1;
     resp_headers_t hdrs = {0};

@@ -24,7 +24,9 @@ struct gm_github {
     char *inst_token; /* installation token, NULL until fetched */
     int64_t inst_expires_ms;
     char *etag_path;
-    json_t *etags; /* url → {"etag","body","next"} */
+    json_t *etags;           /* url → entry, least recently used first: see github_etags.c */
+    uint64_t etag_bytes;     /* bodies held in etags, as saved */
+    uint64_t etag_bytes_max; /* the cap on etag_bytes */
     int reserve;
     int64_t (*now_ms)(void *ctx);
     void (*sleep_ms)(void *ctx, int64_t ms);
@@ -50,6 +52,9 @@ void gm_github_set_err(const gm_github_t *gh, char *err, size_t errlen, const ch
 void gm_github_headers_reset(resp_headers_t *h);
 /* GitHub's "message" of an error body, or "". Borrowed from o. */
 const char *gm_github_message(json_t *o);
+/* An absolute URL for a path or a full URL on the base URL's origin
+ * (newly allocated), or NULL with the reason. */
+char *gm_github_url(const gm_github_t *gh, const char *path_or_url, char *err, size_t errlen);
 /* One logical request with its retries (github.c): see there. */
 int gm_github_perform(gm_github_t *gh, const char *method, const char *url, const char *json_body, auth_kind_t auth,
                       const char *etag, long *status, resp_headers_t *hdrs, json_t **body, char *err, size_t errlen);
@@ -59,9 +64,20 @@ int gm_github_perform(gm_github_t *gh, const char *method, const char *url, cons
 int gm_github_ensure_token(gm_github_t *gh, char *err, size_t errlen);
 
 /* github_etags.c: the ETag cache in gh->etags, loaded from and saved to
- * gh->etag_path. */
+ * gh->etag_path. `url` is always absolute (gm_github_url). */
 void gm_github_etags_load(gm_github_t *gh);
+/* The ETag to send as If-None-Match for url, or NULL. Borrowed. */
+const char *gm_github_etags_etag(gm_github_t *gh, const char *url);
+/* A 304 for url: fills page (status set by the caller) from the entry:
+ * its body (a copy) or NULL when settled, from_cache, and next (the
+ * answer's Link header when it has one, else the stored link). The entry
+ * counts as used now. -1 when there is no entry (page untouched). */
+int gm_github_etags_hit(gm_github_t *gh, const char *url, const char *link, gm_github_page_t *page);
+/* A 200 with an ETag: the entry is replaced by a pending one holding a copy
+ * of body, until gm_github_cache_keep_body says what to keep. */
 void gm_github_etags_store(gm_github_t *gh, const char *url, const char *etag, json_t *body, const char *next);
+/* A 200 without an ETag or a body: the entry is stale, forgotten. */
+void gm_github_etags_forget(gm_github_t *gh, const char *url);
 void gm_github_etags_save(gm_github_t *gh);
 
 #endif

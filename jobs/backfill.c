@@ -191,8 +191,8 @@ static bool says_rate_limit(const char *m)
     return false;
 }
 
-bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, gm_github_page_t *page, long *status, char *why,
-                size_t whylen)
+bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, bool settled_ok, gm_github_page_t *page, long *status,
+                char *why, size_t whylen)
 {
     *status = 0;
     for (int tries = 0;; tries++) {
@@ -208,6 +208,8 @@ bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, gm_github_page_t 
         *status = st;
         if ((st == 200 || st == 304) && page->body != NULL)
             return BF_GOT;
+        if (st == 304 && page->from_cache && settled_ok)
+            return BF_UNCHANGED;
         if (st == 404) {
             snprintf(why, whylen, "HTTP 404: Not Found");
             gm_github_page_clear(page);
@@ -280,7 +282,7 @@ static int list_repositories(bf_t *b, names_t *out)
         gm_github_page_t page;
         long st;
         char why[512];
-        if (bf_get(b, url, false, &page, &st, why, sizeof(why)) != BF_GOT) {
+        if (bf_get(b, url, false, false, &page, &st, why, sizeof(why)) != BF_GOT) {
             bf_stop(b, "cannot list the repositories of %s: %s",
                     o->organization != NULL ? o->organization : "the installation", why);
             rc = -1;
@@ -297,6 +299,9 @@ static int list_repositories(bf_t *b, names_t *out)
             else if (name != NULL)
                 bf_add_failure(b, name, 0, "not an owner/name this client can put in a path");
         }
+        /* The scope is read in full at every run: its few pages keep their
+         * bodies, so that a run right after spends only 304s on them too. */
+        gm_github_cache_keep_body(o->gh, url, true);
         free(url);
         url = page.next;
         page.next = NULL;

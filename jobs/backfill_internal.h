@@ -48,7 +48,7 @@ typedef struct {
 } bf_t;
 
 /* What a fetch through bf_get came to. */
-typedef enum { BF_GOT = 0, BF_GONE, BF_FAILED } bf_got_t;
+typedef enum { BF_GOT = 0, BF_GONE, BF_FAILED, BF_UNCHANGED } bf_got_t;
 
 /* ---- backfill.c ---- */
 
@@ -60,10 +60,13 @@ int bf_lookup(bf_t *b, const char *const *keys, size_t n, unsigned char *known);
 /* Submits one synthetic delivery; counts it (job or run); returns the outcome. */
 gm_receiver_outcome_t bf_submit(bf_t *b, bool job, int64_t id, int64_t attempt, json_t *body);
 /* GET path_or_url (as the App when as_app). BF_GOT: 200/304 with a body in
- * *page. BF_GONE: 404 (page cleared). BF_FAILED: anything else, with
- * *status and the reason in why (page cleared). */
-bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, gm_github_page_t *page, long *status, char *why,
-                size_t whylen);
+ * *page. BF_UNCHANGED (only when settled_ok): a 304 for a page the caller
+ * settled in an earlier run (gm_github_cache_keep_body), no body, the next
+ * link in *page (the caller clears it). BF_GONE: 404 (page cleared).
+ * BF_FAILED: anything else, with *status and the reason in why (page
+ * cleared); a settled page's 304 is that when !settled_ok. */
+bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, bool settled_ok, gm_github_page_t *page, long *status,
+                char *why, size_t whylen);
 /* Adds a failure to the summary (repository may be NULL: "-"). */
 void bf_add_failure(bf_t *b, const char *repository, long status, const char *reason);
 /* An integer member of o, or dflt. */

@@ -12,7 +12,11 @@
  * - The newest attempt is the one redelivered (GitHub copies the original
  *   payload whichever attempt is named). Oldest guid first.
  * - Pacing: POSTs start at least a second apart, by the options' clock; the
- *   deadline is checked before each. */
+ *   deadline is checked before each.
+ * - The deliveries' pages keep no body in the ETag cache: every new delivery
+ *   changes the first page and moves the cursors of the others, so a body
+ *   kept would rarely be asked again, and would crowd out the runs
+ *   listings' (see gm_github_cache_keep_body). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +110,7 @@ static int list_deliveries(bf_t *b, guids_t *g)
         gm_github_page_t page;
         long st;
         char why[512];
-        if (bf_get(b, url, o->redeliver_app, &page, &st, why, sizeof(why)) != BF_GOT) {
+        if (bf_get(b, url, o->redeliver_app, false, &page, &st, why, sizeof(why)) != BF_GOT) {
             s->redelivery_error = bf_clean(why, 300);
             if (o->table_out != NULL && !o->dry_run)
                 fprintf(o->table_out, "redelivery: cannot list the deliveries: %s\n", why);

@@ -8,6 +8,7 @@
  *   repositories (in scope), repositories_scanned, _failed, _not_started,
  *   failed_repositories [{repository, status, reason}],
  *   windows, windows_split, windows_over_cap, runs_unreachable,
+ *   pages_unchanged,
  *   runs_seen, _known, _missing, _stored, _duplicate, _refused, _failed,
  *   _held, _not_completed, _gone, attempts_fetched,
  *   jobs_seen, _known, _missing, _stored, _duplicate, _refused, _failed,
@@ -80,6 +81,7 @@ static const struct {
     COUNTER(windows_split),
     COUNTER(windows_over_cap),
     COUNTER(runs_unreachable),
+    COUNTER(pages_unchanged),
     COUNTER(runs_seen),
     COUNTER(runs_known),
     COUNTER(runs_missing),
@@ -175,6 +177,9 @@ void gm_backfill_summary_print(const gm_backfill_summary_t *s, FILE *f)
             "  %-14s %" PRIu64 " queried, %" PRIu64 " split at the 1,000 cap, %" PRIu64 " still over it (%" PRIu64
             " runs out of reach)\n",
             "windows", s->windows, s->windows_split, s->windows_over_cap, s->runs_unreachable);
+    if (s->pages_unchanged > 0)
+        fprintf(f, "  %-14s %" PRIu64 " listing pages settled earlier and unchanged since: their runs not examined\n",
+                "pages", s->pages_unchanged);
     fprintf(f,
             "  %-14s %" PRIu64 " seen, %" PRIu64 " known, %" PRIu64 " missing: %" PRIu64 " stored, %" PRIu64
             " duplicate, %" PRIu64 " refused, %" PRIu64 " failed, %" PRIu64 " held\n",

@@ -22,7 +22,21 @@
  *   job could not be listed or handed over (an error that may pass), the run
  *   is held back, so that the next backfill still sees it missing and tries
  *   its jobs again. A refused job (4xx: it never will be taken) does not
- *   hold the run. */
+ *   hold the run.
+ * - Settled pages: once a listing page is used, the ETag cache is told what
+ *   to keep of it (gm_github_cache_keep_body). A page is settled when every
+ *   run attempt on it that the ledger lacked was taken (stored or
+ *   duplicate) or is gone from GitHub: then only its ETag is kept, and while
+ *   GitHub answers 304 for it the next backfills skip its runs and follow
+ *   its next link (pages_unchanged), which is what keeps the cache small.
+ *   Anything else (a submission refused or failed, a run held, a fetch
+ *   failed, a dry run, a stop before the page's end) keeps its body, so that
+ *   after a 304 the page is examined again for free. A run listed but not
+ *   completed does not unsettle a page: when it completes the page changes,
+ *   and GitHub answers 200. The first page of a window over the cap keeps
+ *   its body too: total_count decides the split (or the report) every time.
+ *   Jobs listings and earlier attempts keep nothing: they are fetched for
+ *   missing runs only, which a later backfill sees again only if not taken. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +119,7 @@ static int scan_jobs(scan_t *sc, json_t *run, int64_t run_id, int64_t attempt)
         gm_github_page_t page;
         long st;
         char why[512];
-        if (bf_get(b, url, false, &page, &st, why, sizeof(why)) != BF_GOT) {
+        if (bf_get(b, url, false, false, &page, &st, why, sizeof(why)) != BF_GOT) {
             s->fetches_failed++;
             if (b->o->table_out != NULL && !b->o->dry_run)
                 fprintf(b->o->table_out, "%s: jobs of run %" PRId64 " attempt %" PRId64 ": %s\n", sc->repo, run_id,
@@ -197,7 +211,7 @@ static void handle_earlier_attempt(scan_t *sc, int64_t id, int64_t attempt)
     long st;
     char why[512];
     b->s->attempts_fetched++;
-    bf_got_t got = bf_get(b, path, false, &page, &st, why, sizeof(why));
+    bf_got_t got = bf_get(b, path, false, false, &page, &st, why, sizeof(why));
     free(path);
     if (got == BF_GONE) {
         b->s->runs_gone++;
@@ -222,11 +236,13 @@ typedef struct {
     size_t key; /* index of its first key: attempts 1..attempt follow */
 } run_ent_t;
 
-/* One page of the listing. */
-static void scan_runs_page(scan_t *sc, json_t *runs)
+/* One page of the listing. Returns whether it is settled (see Decisions). */
+static bool scan_runs_page(scan_t *sc, json_t *runs)
 {
     bf_t *b = sc->b;
     gm_backfill_summary_t *s = b->s;
+    uint64_t missing0 = s->runs_missing, taken0 = s->runs_stored + s->runs_duplicate + s->runs_gone;
+    bool looked_up = false;
     size_t n = json_array_size(runs), m = 0, nkeys = 0, kcap = n + 1;
     run_ent_t *ents = gm_calloc(n + 1, sizeof(*ents));
     char **keys = gm_calloc(kcap, sizeof(*keys));
@@ -253,6 +269,7 @@ static void scan_runs_page(scan_t *sc, json_t *runs)
     }
     unsigned char *known = gm_calloc(nkeys + 1, 1);
     if (bf_lookup(b, (const char *const *)keys, nkeys, known) == 0) {
+        looked_up = true;
         for (size_t i = 0; i < m && !b->stop; i++) {
             run_ent_t *e = &ents[i];
             int64_t first = e->attempt > MAX_ATTEMPTS_CHECKED ? e->attempt - MAX_ATTEMPTS_CHECKED + 1 : 1;
@@ -276,6 +293,8 @@ static void scan_runs_page(scan_t *sc, json_t *runs)
     free(keys);
     free(known);
     free(ents);
+    uint64_t taken = s->runs_stored + s->runs_duplicate + s->runs_gone - taken0;
+    return looked_up && !b->stop && s->runs_missing - missing0 == taken;
 }
 
 /* ---- windows ------------------------------------------------------------------------------- */
@@ -306,7 +325,17 @@ static int scan_window(scan_t *sc, int64_t a, int64_t z)
         gm_github_page_t page;
         long st;
         char why[512];
-        if (bf_get(b, url, false, &page, &st, why, sizeof(why)) != BF_GOT) {
+        bf_got_t got = bf_get(b, url, false, true, &page, &st, why, sizeof(why));
+        if (got == BF_UNCHANGED) { /* settled by an earlier run: nothing on it to examine */
+            s->pages_unchanged++;
+            first = false; /* a settled first page was neither split nor over the cap */
+            free(url);
+            url = page.next;
+            page.next = NULL;
+            gm_github_page_clear(&page);
+            continue;
+        }
+        if (got != BF_GOT) {
             fail_repo(sc, st, why);
             rc = -1;
             break;
@@ -314,6 +343,7 @@ static int scan_window(scan_t *sc, int64_t a, int64_t z)
         int64_t total = bf_int(page.body, "total_count", -1);
         if (first && total > BF_RESULT_CAP && z > a) {
             /* Not paginated: the halves list it all, this could not. */
+            gm_github_cache_keep_body(b->o->gh, url, true);
             gm_github_page_clear(&page);
             free(url);
             s->windows_split++;
@@ -322,7 +352,8 @@ static int scan_window(scan_t *sc, int64_t a, int64_t z)
                 return -1;
             return scan_window(sc, mid + 1, z);
         }
-        if (first && total > BF_RESULT_CAP) {
+        bool over_cap = first && total > BF_RESULT_CAP;
+        if (over_cap) {
             s->windows_over_cap++;
             s->runs_unreachable += (uint64_t)(total - BF_RESULT_CAP);
             char *t = gm_asprintf("%" PRId64 " runs created in the second %s: GitHub lists only %d", total, fa,
@@ -331,7 +362,8 @@ static int scan_window(scan_t *sc, int64_t a, int64_t z)
             free(t);
         }
         first = false;
-        scan_runs_page(sc, json_object_get(page.body, "workflow_runs"));
+        bool settled = scan_runs_page(sc, json_object_get(page.body, "workflow_runs")) && !over_cap;
+        gm_github_cache_keep_body(b->o->gh, url, !settled);
         free(url);
         url = page.next;
         page.next = NULL;
@@ -352,7 +384,7 @@ int bf_scan_repository(bf_t *b, const char *repository)
     scan_t sc = {.b = b, .repo = repository};
     bf_idset_init(&sc.runs);
     uint64_t seen0 = s->runs_seen, missing0 = s->runs_missing, stored0 = s->runs_stored + s->jobs_stored;
-    uint64_t dup0 = s->runs_duplicate + s->jobs_duplicate;
+    uint64_t dup0 = s->runs_duplicate + s->jobs_duplicate, unchanged0 = s->pages_unchanged;
     /* [since, until) in ms → A..B in whole seconds, both inclusive. */
     int64_t a = ceil_seconds(s->since_ms), z = ceil_seconds(s->until_ms) - 1;
     int rc = a <= z ? scan_window(&sc, a, z) : 0;
@@ -360,9 +392,10 @@ int bf_scan_repository(bf_t *b, const char *repository)
         rc = -1;
     if (b->o->table_out != NULL && !b->o->dry_run && rc == 0)
         fprintf(b->o->table_out,
-                "%s: %" PRIu64 " run attempts seen, %" PRIu64 " missing, %" PRIu64 " stored, %" PRIu64 " duplicate\n",
+                "%s: %" PRIu64 " run attempts seen, %" PRIu64 " missing, %" PRIu64 " stored, %" PRIu64
+                " duplicate, %" PRIu64 " pages unchanged\n",
                 repository, s->runs_seen - seen0, s->runs_missing - missing0, s->runs_stored + s->jobs_stored - stored0,
-                s->runs_duplicate + s->jobs_duplicate - dup0);
+                s->runs_duplicate + s->jobs_duplicate - dup0, s->pages_unchanged - unchanged0);
     bf_idset_free(&sc.runs);
     return rc;
 }

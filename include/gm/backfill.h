@@ -22,6 +22,12 @@
  *     do not overlap (created=A..B is inclusive at both ends: the second half
  *     starts one second after the first ends), recursively, down to one
  *     second (reported: runs_unreachable). Run ids are de-duplicated anyway.
+ *     A page is "settled" once every run attempt on it that the ledger
+ *     lacked was taken by the receiver (stored or duplicate) or is gone from
+ *     GitHub; the GitHub client's ETag cache then keeps only its ETag
+ *     (gm_github_cache_keep_body), and a later backfill that GitHub answers
+ *     304 for it skips its runs and follows its next link (pages_unchanged).
+ *     Any other page keeps its body, and is examined again after a 304.
  *  3. Each listed run is run attempt `run_attempt`; earlier attempts of a
  *     re-run are not listed, so their keys are looked up too and a missing
  *     earlier attempt is fetched (GET .../runs/{id}/attempts/{n}). Keys are
@@ -148,8 +154,13 @@ typedef struct {
     uint64_t windows_split;    /* windows over the 1,000 cap, split in two */
     uint64_t windows_over_cap; /* one-second windows still over the cap */
     uint64_t runs_unreachable; /* runs beyond the cap in those */
+    uint64_t pages_unchanged;  /* listing pages answered 304 that an earlier run had settled: runs not examined */
 
-    uint64_t runs_seen;  /* run attempts listed or fetched, each once */
+    /* Run attempts examined, each once: listed on a page that was read (200,
+     * or 304 with its body kept) or fetched (earlier attempts). The runs on
+     * unchanged pages (pages_unchanged) are not examined, so not counted
+     * here nor below: a backfill right after a complete one sees none. */
+    uint64_t runs_seen;
     uint64_t runs_known; /* in the ledger */
     uint64_t runs_missing;
     uint64_t runs_stored, runs_duplicate, runs_refused, runs_failed;

@@ -20,8 +20,15 @@
  *    exponentially from 60 s; then retry the same request. Every request is
  *    counted, 304s separately (they cost nothing).
  *  - Conditional requests: with an ETag cache (a JSON file, typically in the
- *    spool dir), GETs send If-None-Match for URLs seen before; a 304 returns
- *    the cached body.
+ *    spool dir), GETs send If-None-Match for URLs seen before. What the
+ *    cache keeps of a URL is the caller's choice, made once it has used the
+ *    page (gm_github_cache_keep_body): the body too, and a 304 returns it
+ *    as a 200 would; or only the ETag and the next link (the page is
+ *    "settled"), and a 304 returns no body. A URL the caller says nothing
+ *    about is conditional within this client only, and not saved. The file
+ *    stays small: entries unused (neither stored nor answered 304) for 8
+ *    days are dropped, kept bodies are capped (32 MiB in all by default; the
+ *    least recently used go first, with their entries), entries at 10,000.
  *
  * Ownership: the client is the caller's (gm_github_close); a page's `body`
  * and `next` are the caller's (gm_github_page_clear). Errors never contain
@@ -44,6 +51,7 @@ typedef struct {
     const char *app_key_pem;   /* the App's private key, PEM text */
     int64_t installation_id;   /* the installation to act as */
     const char *etag_cache;    /* path of the ETag cache file, or NULL */
+    size_t etag_cache_bytes;   /* kept bodies in all, at most (default 32 MiB when 0) */
     int reserve;               /* keep this many requests of the hourly budget (default 50 when 0) */
     long timeout_ms;           /* per request; default 30 s when 0 */
     /* For tests: the clock and the sleep (ms). NULL = real ones. */
@@ -53,10 +61,10 @@ typedef struct {
 } gm_github_opts_t;
 
 typedef struct {
-    long status;      /* 200, 304 (body from the cache), 404, ... ; 0 on a transport error */
+    long status;      /* 200, 304 (answered from the cache: see from_cache), 404, ... ; 0 on a transport error */
     json_t *body;     /* parsed JSON (owned), NULL when none */
     char *next;       /* Link rel="next" URL (owned), NULL on the last page */
-    int from_cache;   /* 1 when answered 304 and the cached body was used */
+    int from_cache;   /* 1 when answered 304 from the cache: body is the kept one, or NULL for a settled page */
 } gm_github_page_t;
 
 typedef struct {
@@ -77,6 +85,25 @@ void gm_github_close(gm_github_t *gh);
  * status 0 or the last status). Returns 0 when an answer came (any status:
  * the caller decides about 404/403), -1 with the reason otherwise. */
 int gm_github_get_page(gm_github_t *gh, const char *path_or_url, gm_github_page_t *page, char *err, size_t errlen);
+
+/* What the ETag cache keeps of path_or_url (a path or a full URL, as given
+ * to gm_github_get_page), once the caller has used the page it got from it
+ * (200 with an ETag, or 304). Without an ETag cache, or for a URL it does
+ * not hold, nothing happens.
+ *  - keep: its body too; a later 304 returns the body (from_cache = 1), so
+ *    the caller can examine the page again without spending a request.
+ *  - !keep: only its ETag and next link: the caller says the page is
+ *    settled, nothing on it needs examining again while it is unchanged. A
+ *    later 304 returns status 304, from_cache = 1, body NULL and `next` (the
+ *    Link rel="next" of the answer, else the one stored): "unchanged since a
+ *    time the caller said it was settled". It stays settled until a 200
+ *    replaces it.
+ * A URL answered 200 that the caller says nothing about keeps its body in
+ * memory (within the cap), so that a 304 within this client returns it,
+ * but is not saved: no later client gets a 304 without a body for a page
+ * nobody settled. Memory and file hold the same bodies at most.
+ * Asking to keep a body the entry no longer has (settled) changes nothing. */
+void gm_github_cache_keep_body(gm_github_t *gh, const char *path_or_url, bool keep);
 
 /* POST with a JSON body (redelivery); no ETag. Same return convention. */
 int gm_github_post(gm_github_t *gh, const char *path, const char *json_body, gm_github_page_t *page, char *err,

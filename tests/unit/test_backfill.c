@@ -536,7 +536,8 @@ Test(backfill, rate_limits_midway_lose_no_progress)
 /* ---- a second run ------------------------------------------------------------------------------------------ */
 
 /* Right after a backfill, the same window again: every listing request is
- * answered 304 from the ETag cache, and nothing is handed over. */
+ * answered 304 from the ETag cache, and nothing is handed over (every page
+ * was settled: its runs are not examined again). */
 Test(backfill, second_run_spends_only_304s)
 {
     standin_t *gh = standin_start("scope.json");
@@ -570,7 +571,8 @@ Test(backfill, second_run_spends_only_304s)
     o.gh = g;
     cr_assert_eq(run_backfill(&o, &s), 0);
     cr_assert_eq(json_array_size(f.order), before);
-    cr_assert_eq(s.runs_known, 252);
+    cr_assert_eq(s.pages_unchanged, 4);
+    cr_assert_eq(s.runs_seen, 0);
     cr_assert_eq(s.runs_missing, 0);
     cr_assert_eq(s.api_requests, 4); /* gamma's 3 pages, alpha's 1 */
     cr_assert_eq(s.api_not_modified, 4);
@@ -586,6 +588,167 @@ Test(backfill, second_run_spends_only_304s)
     unlink(cache);
     rmdir(dir);
     free(cache);
+    standin_stop(gh);
+}
+
+/* A temporary directory's ETag cache file (both freed by cache_free). */
+typedef struct {
+    char dir[32];
+    char *path;
+} cache_t;
+
+static void cache_init(cache_t *c)
+{
+    snprintf(c->dir, sizeof(c->dir), "/tmp/gm-backfill-XXXXXX");
+    cr_assert_not_null(mkdtemp(c->dir));
+    c->path = gm_asprintf("%s/etags.json", c->dir);
+}
+
+static void cache_free(cache_t *c)
+{
+    unlink(c->path);
+    rmdir(c->dir);
+    free(c->path);
+}
+
+/* The cache file: its size, and how many of its entries hold a body. */
+static size_t cache_bodies(const cache_t *c, long *size)
+{
+    FILE *fp = fopen(c->path, "r");
+    cr_assert_not_null(fp, "%s: not saved", c->path);
+    fseek(fp, 0, SEEK_END);
+    *size = ftell(fp);
+    fclose(fp);
+    json_t *root = json_load_file(c->path, 0, NULL);
+    cr_assert_not_null(root);
+    size_t n = 0;
+    const char *url;
+    json_t *e;
+    json_object_foreach(json_object_get(root, "entries"), url, e) n += json_object_get(e, "body") != NULL;
+    json_decref(root);
+    return n;
+}
+
+/* 250 runs over 3 pages, ids 70000.. every 10 minutes: page 1 (newest
+ * first) holds 70249..70150, page 2 70149..70050, page 3 70049..70000. */
+static void load_gamma(standin_t *gh)
+{
+    int64_t created[250];
+    for (size_t i = 0; i < 250; i++)
+        created[i] = since_s() + 30 + (int64_t)i * 600;
+    load_runs(gh, "octo-org/gamma", 70000, created, 250);
+}
+
+/* Every run stored: each page is settled, so the cache keeps no body (the
+ * file stays small), and the next runs spend only 304s, examine nothing
+ * and submit nothing. */
+Test(backfill, settled_pages_keep_no_body)
+{
+    standin_t *gh = standin_start(NULL);
+    load_gamma(gh);
+    cache_t cache;
+    cache_init(&cache);
+    fclock_t clk;
+    clock_init(&clk, gh);
+    fake_t f;
+    fake_init(&f);
+    const char *repos[] = {"octo-org/gamma"};
+    gm_github_t *g = open_gh(gh, &clk, cache.path);
+    gm_backfill_opts_t o = base_opts(g, &f, &clk);
+    o.repositories = repos;
+    o.repository_count = 1;
+    gm_backfill_summary_t s;
+    cr_assert_eq(run_backfill(&o, &s), 0);
+    cr_assert_eq(s.runs_stored, 250);
+    gm_backfill_summary_clear(&s);
+    gm_github_close(g);
+    long size;
+    cr_assert_eq(cache_bodies(&cache, &size), 0);
+    cr_assert_lt(size, 10 * 1024, "the cache file holds %ld bytes", size);
+
+    for (int round = 0; round < 2; round++) { /* settled stays settled through its 304s */
+        ctl0(gh, "clear", json_object());
+        g = open_gh(gh, &clk, cache.path);
+        o.gh = g;
+        cr_assert_eq(run_backfill(&o, &s), 0);
+        cr_assert_eq(json_array_size(f.order), 250, "submitted again");
+        cr_assert_eq(s.api_requests, 3);
+        cr_assert_eq(s.api_not_modified, 3);
+        cr_assert_eq(s.pages_unchanged, 3);
+        cr_assert_eq(s.runs_seen, 0);
+        cr_assert_eq(s.windows, 1);
+        cr_assert_eq(s.repositories_scanned, 1);
+        gm_backfill_summary_clear(&s);
+        gm_github_close(g);
+        json_t *reqs = api_requests(gh);
+        cr_assert_eq(json_array_size(reqs), 3);
+        size_t i;
+        json_t *r;
+        json_array_foreach(reqs, i, r) cr_assert_eq(json_integer_value(json_object_get(r, "status")), 304);
+        json_decref(reqs);
+        cr_assert_eq(cache_bodies(&cache, &size), 0);
+    }
+    fake_free(&f);
+    cache_free(&cache);
+    standin_stop(gh);
+}
+
+/* A submission that failed keeps its page's body: the next run gets a 304
+ * for it, examines it again from the cache and submits the run, while the
+ * settled pages are skipped. Then that page is settled too. */
+Test(backfill, failed_submission_keeps_its_page)
+{
+    standin_t *gh = standin_start(NULL);
+    load_gamma(gh);
+    cache_t cache;
+    cache_init(&cache);
+    fclock_t clk;
+    clock_init(&clk, gh);
+    fake_t f;
+    fake_init(&f);
+    json_object_set_new(f.outcomes, "backfill-run-70100-1", json_integer(GM_RECEIVER_ERROR)); /* page 2 */
+    const char *repos[] = {"octo-org/gamma"};
+    gm_github_t *g = open_gh(gh, &clk, cache.path);
+    gm_backfill_opts_t o = base_opts(g, &f, &clk);
+    o.repositories = repos;
+    o.repository_count = 1;
+    gm_backfill_summary_t s;
+    cr_assert_eq(run_backfill(&o, &s), 1);
+    cr_assert_eq(s.runs_stored, 249);
+    cr_assert_eq(s.runs_failed, 1);
+    gm_backfill_summary_clear(&s);
+    gm_github_close(g);
+    long size;
+    cr_assert_eq(cache_bodies(&cache, &size), 1);
+
+    json_object_clear(f.outcomes); /* the receiver is back */
+    ctl0(gh, "clear", json_object());
+    g = open_gh(gh, &clk, cache.path);
+    o.gh = g;
+    cr_assert_eq(run_backfill(&o, &s), 0);
+    cr_assert_eq(fake_count(&f, "backfill-run-70100-1"), 2);
+    cr_assert_eq(json_array_size(f.order), 251);
+    cr_assert_eq(s.runs_stored, 1);
+    cr_assert_eq(s.runs_seen, 100); /* page 2, from the cache */
+    cr_assert_eq(s.runs_known, 99);
+    cr_assert_eq(s.pages_unchanged, 2);
+    cr_assert_eq(s.api_requests, 3);
+    cr_assert_eq(s.api_not_modified, 3);
+    gm_backfill_summary_clear(&s);
+    gm_github_close(g);
+    cr_assert_eq(cache_bodies(&cache, &size), 0);
+
+    ctl0(gh, "clear", json_object());
+    g = open_gh(gh, &clk, cache.path);
+    o.gh = g;
+    cr_assert_eq(run_backfill(&o, &s), 0);
+    cr_assert_eq(json_array_size(f.order), 251);
+    cr_assert_eq(s.pages_unchanged, 3);
+    cr_assert_eq(s.api_not_modified, 3);
+    gm_backfill_summary_clear(&s);
+    gm_github_close(g);
+    fake_free(&f);
+    cache_free(&cache);
     standin_stop(gh);
 }
 
@@ -1083,6 +1246,7 @@ Test(backfill, summary_json_and_table)
                                  "windows_split",
                                  "windows_over_cap",
                                  "runs_unreachable",
+                                 "pages_unchanged",
                                  "runs_seen",
                                  "runs_known",
                                  "runs_missing",

@@ -710,6 +710,7 @@ Test(github, etag_conditional_and_persisted)
     cr_assert_eq(page.from_cache, 0);
     json_object_set_new(page.body, "mutated", json_true()); /* the caller's copy */
     gm_github_page_clear(&page);
+    gm_github_cache_keep_body(gh, "/repos/o/r/actions/runs", true);
 
     get_ok(gh, "/repos/o/r/actions/runs", &page);
     cr_assert_eq(page.status, 304);
@@ -767,6 +768,7 @@ Test(github, etag_cache_corrupt_file_starts_empty)
     get_ok(gh, "/a", &page);
     cr_assert_eq(page.status, 200);
     gm_github_page_clear(&page);
+    gm_github_cache_keep_body(gh, "/a", true);
     gm_github_close(gh);
     json_t *root = json_load_file(path, 0, NULL);
     cr_assert_not_null(root);
@@ -775,6 +777,268 @@ Test(github, etag_cache_corrupt_file_starts_empty)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(root, "entries"), url), "etag")),
                      "\"e1\"");
     json_decref(root);
+    unlink(path);
+    free(path);
+    srv_stop(s);
+}
+
+/* The entry of url in the cache file at path (new reference), or NULL. */
+static json_t *file_entry(const char *path, srv_t *s, const char *url_path)
+{
+    json_t *root = json_load_file(path, 0, NULL);
+    cr_assert_not_null(root, "%s: not JSON", path);
+    cr_assert_eq(json_integer_value(json_object_get(root, "version")), 2);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, url_path);
+    json_t *e = json_incref(json_object_get(json_object_get(root, "entries"), url));
+    json_decref(root);
+    return e;
+}
+
+static void assert_no_inm(srv_t *s, size_t i)
+{
+    char *v = find_header(srv_req(s, i)->head, "If-None-Match");
+    cr_assert_null(v, "request #%zu (%s) sent If-None-Match: %s", i, srv_req(s, i)->path, v);
+    free(v);
+}
+
+/* The body is saved only when the caller keeps it; a settled page keeps its
+ * ETag and next link, and its 304 returns no body but the next link; a page
+ * nobody decided on is conditional within the client only. */
+Test(github, etag_body_kept_only_when_asked)
+{
+    route_t r[] = {
+        {"GET", "/kept", 1, 200, "ETag: \"k1\"\r\n", "{\"workflow_runs\":[{\"id\":1}]}"},
+        {"GET", "/kept", 0, 304, "", ""},
+        {"GET", "/settled", 1, 200,
+         "ETag: \"s1\"\r\nLink: <http://127.0.0.1:$PORT/settled?page=2>; rel=\"next\"\r\n",
+         "{\"workflow_runs\":[{\"id\":2}]}"},
+        {"GET", "/settled", 0, 304, "", ""},
+        {"GET", "/silent", 1, 200, "ETag: \"q1\"\r\n", "{\"workflow_runs\":[{\"id\":3}]}"},
+        {"GET", "/silent", 1, 304, "", ""},
+        {"GET", "/silent", 1, 200, "ETag: \"q1\"\r\n", "{\"workflow_runs\":[{\"id\":3}]}"},
+    };
+    srv_t *s = srv_start(r, 7);
+    char *path = temp_path();
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
+    gm_github_page_t page;
+    const char *paths[] = {"/kept", "/settled", "/silent"};
+    for (size_t i = 0; i < 3; i++) {
+        get_ok(gh, paths[i], &page);
+        cr_assert_eq(page.status, 200);
+        gm_github_page_clear(&page);
+    }
+    gm_github_cache_keep_body(gh, "/kept", true);
+    char next[128];
+    snprintf(next, sizeof(next), "http://127.0.0.1:%d/settled", s->port);
+    gm_github_cache_keep_body(gh, next, false); /* a full URL names the same entry */
+    gm_github_cache_keep_body(gh, "/unknown", true); /* nothing to keep: no effect */
+    /* Undecided, but held within the client: its 304 has the body. */
+    get_ok(gh, "/silent", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_eq(page.from_cache, 1);
+    cr_assert_not_null(page.body);
+    gm_github_page_clear(&page);
+    assert_header(srv_req(s, 3), "If-None-Match", "\"q1\"");
+    gm_github_close(gh);
+
+    json_t *e = file_entry(path, s, "/kept");
+    cr_assert_not_null(e);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "etag")), "\"k1\"");
+    cr_assert(json_is_array(json_object_get(json_object_get(e, "body"), "workflow_runs")));
+    cr_assert_eq(json_integer_value(json_object_get(e, "used_at")), T0_MS);
+    json_decref(e);
+    e = file_entry(path, s, "/settled");
+    cr_assert_not_null(e);
+    cr_assert_null(json_object_get(e, "body"));
+    cr_assert_null(json_object_get(e, "pending"));
+    snprintf(next, sizeof(next), "http://127.0.0.1:%d/settled?page=2", s->port);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "next")), next);
+    json_decref(e);
+    cr_assert_null(file_entry(path, s, "/silent"), "an undecided page was saved");
+
+    gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
+    get_ok(gh, "/kept", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_eq(page.from_cache, 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(page.body, "workflow_runs"), 0), "id")),
+                 1);
+    cr_assert_null(page.next);
+    gm_github_page_clear(&page);
+    /* Settled: 304, from the cache, no body, the stored next link. */
+    get_ok(gh, "/settled", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_eq(page.from_cache, 1);
+    cr_assert_null(page.body);
+    cr_assert_str_eq(page.next, next);
+    gm_github_page_clear(&page);
+    gm_github_cache_keep_body(gh, "/settled", true); /* no body to keep: stays settled */
+    get_ok(gh, "/silent", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    assert_header(srv_req(s, 4), "If-None-Match", "\"k1\"");
+    assert_header(srv_req(s, 5), "If-None-Match", "\"s1\"");
+    assert_no_inm(s, 6);
+    gm_github_close(gh);
+    e = file_entry(path, s, "/settled");
+    cr_assert_not_null(e);
+    cr_assert_null(json_object_get(e, "body"));
+    json_decref(e);
+    unlink(path);
+    free(path);
+    srv_stop(s);
+}
+
+#define DAY_MS (24 * 3600 * 1000LL)
+
+/* Entries unused (neither stored nor answered 304) for 8 days are dropped:
+ * a 304 counts as a use. */
+Test(github, etag_entries_expire_after_8_days)
+{
+    route_t r[] = {
+        {"GET", "/a", 1, 200, "ETag: \"a1\"\r\n", "[1]"},
+        {"GET", "/a", 0, 304, "", ""},
+        {"GET", "/b", 1, 200, "ETag: \"b1\"\r\n", "[2]"},
+        {"GET", "/b", 0, 200, "ETag: \"b1\"\r\n", "[2]"},
+    };
+    srv_t *s = srv_start(r, 4);
+    char *path = temp_path();
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_opts_t o = {.token = TOKEN, .etag_cache = path};
+    gm_github_t *gh = open_opts(s, &clk, o);
+    gm_github_page_t page;
+    get_ok(gh, "/a", &page);
+    gm_github_page_clear(&page);
+    gm_github_cache_keep_body(gh, "/a", false);
+    get_ok(gh, "/b", &page);
+    gm_github_page_clear(&page);
+    gm_github_cache_keep_body(gh, "/b", true);
+    gm_github_close(gh);
+
+    /* 7 days on: both still there; /a answered 304, /b not asked. */
+    clk.now = T0_MS + 7 * DAY_MS;
+    gh = open_opts(s, &clk, o);
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_null(page.body);
+    gm_github_page_clear(&page);
+    gm_github_close(gh);
+    json_t *e = file_entry(path, s, "/b");
+    cr_assert_not_null(e, "dropped before its 8 days");
+    json_decref(e);
+
+    /* 9 days after /b was stored, 2 after /a was last used. */
+    clk.now = T0_MS + 9 * DAY_MS;
+    gh = open_opts(s, &clk, o);
+    get_ok(gh, "/b", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    get_ok(gh, "/a", &page);
+    cr_assert_eq(page.status, 304);
+    gm_github_page_clear(&page);
+    cr_assert_eq(srv_nreqs(s), 5);
+    assert_no_inm(s, 3);
+    assert_header(srv_req(s, 4), "If-None-Match", "\"a1\"");
+    gm_github_close(gh); /* /b was not kept this time */
+    cr_assert_null(file_entry(path, s, "/b"));
+
+    /* Dropped at save too: /a is 9 days unused when this client closes. */
+    gh = open_opts(s, &clk, o);
+    clk.now = T0_MS + 18 * DAY_MS + 1;
+    gm_github_close(gh);
+    cr_assert_null(file_entry(path, s, "/a"));
+    unlink(path);
+    free(path);
+    srv_stop(s);
+}
+
+/* Kept bodies stay under the cap: undecided ones are dropped first, then
+ * kept ones, least recently used first, each with its entry (a kept page
+ * must not come back as settled); settled entries hold no body. */
+Test(github, etag_body_cap_holds)
+{
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"pad\":\"%0380d\"}", 0);
+    cr_assert_lt((size_t)n, sizeof(body));
+    char big[1600];
+    snprintf(big, sizeof(big), "{\"pad\":\"%01500d\"}", 0);
+    route_t r[] = {
+        {"GET", "/p1", 1, 200, "ETag: \"1\"\r\n", body}, {"GET", "/s", 1, 200, "ETag: \"s\"\r\n", body},
+        {"GET", "/p2", 1, 200, "ETag: \"2\"\r\n", body}, {"GET", "/q", 1, 200, "ETag: \"q\"\r\n", body},
+        {"GET", "/p3", 1, 200, "ETag: \"3\"\r\n", body}, {"GET", "/big", 1, 200, "ETag: \"b\"\r\n", big},
+        {"GET", "/p1", 1, 200, "ETag: \"1\"\r\n", body}, {"GET", NULL, 0, 304, "", ""},
+    };
+    srv_t *s = srv_start(r, 8);
+    char *path = temp_path();
+    clock_t_ clk = {.now = T0_MS};
+    gm_github_opts_t o = {.token = TOKEN, .etag_cache = path, .etag_cache_bytes = 1000};
+    gm_github_t *gh = open_opts(s, &clk, o);
+    gm_github_page_t page;
+    const char *order[] = {"/p1", "/s", "/p2", "/q", "/p3", "/big"};
+    for (size_t i = 0; i < 6; i++) {
+        clk.now += 1000;
+        get_ok(gh, order[i], &page);
+        cr_assert_eq(page.status, 200);
+        gm_github_page_clear(&page);
+        if (strcmp(order[i], "/q") == 0) /* /q: left undecided */
+            continue;
+        gm_github_cache_keep_body(gh, order[i], strcmp(order[i], "/s") != 0 && strcmp(order[i], "/big") != 0);
+    }
+    /* /p1, /p2 kept (800); /q stored (1,200): /p1 made room, /q being the
+     * newest. /p3 stored: /q (undecided) made room. /big is over the cap by
+     * itself: never held, but settled all the same. */
+    gm_github_close(gh);
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *entries = json_object_get(root, "entries");
+    size_t bytes = 0;
+    const char *url;
+    json_t *e;
+    json_object_foreach(entries, url, e)
+    {
+        json_t *b = json_object_get(e, "body");
+        if (b != NULL)
+            bytes += json_dumpb(b, NULL, 0, JSON_COMPACT);
+    }
+    cr_assert_leq(bytes, 1000);
+    cr_assert_eq(json_object_size(entries), 4, "%zu entries", json_object_size(entries));
+    json_decref(root);
+    cr_assert_null(file_entry(path, s, "/p1"));
+    cr_assert_null(file_entry(path, s, "/q"));
+    const char *bodies[] = {"/p2", "/p3"}, *settled[] = {"/s", "/big"};
+    for (size_t i = 0; i < 2; i++) {
+        e = file_entry(path, s, bodies[i]);
+        cr_assert_not_null(json_object_get(e, "body"), "%s", bodies[i]);
+        json_decref(e);
+        e = file_entry(path, s, settled[i]);
+        cr_assert_not_null(e, "%s", settled[i]);
+        cr_assert_null(json_object_get(e, "body"), "%s", settled[i]);
+        json_decref(e);
+    }
+
+    /* Reopened: /p2 comes from the cache (and is used last now); /p1 is
+     * asked afresh, and its body makes room by dropping /p3, now the least
+     * recently used; /big is settled. */
+    gh = open_opts(s, &clk, o);
+    get_ok(gh, "/p2", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_not_null(page.body);
+    gm_github_page_clear(&page);
+    assert_header(srv_req(s, 6), "If-None-Match", "\"2\"");
+    get_ok(gh, "/p1", &page);
+    cr_assert_eq(page.status, 200);
+    gm_github_page_clear(&page);
+    assert_no_inm(s, 7);
+    gm_github_cache_keep_body(gh, "/p1", true);
+    get_ok(gh, "/big", &page);
+    cr_assert_eq(page.status, 304);
+    cr_assert_null(page.body);
+    gm_github_page_clear(&page);
+    gm_github_close(gh);
+    cr_assert_null(file_entry(path, s, "/p3"));
+    e = file_entry(path, s, "/p1");
+    cr_assert_not_null(json_object_get(e, "body"));
+    json_decref(e);
     unlink(path);
     free(path);
     srv_stop(s);
