@@ -52,6 +52,10 @@ struct gm_receiver {
     unsigned char *secret;
     size_t secret_len;
     int max_retries;
+    /* The last submission failed after all its retries: the receiver is
+     * down, so the next ones try once until one gets through, rather than
+     * each spending the whole backoff on it. */
+    bool unreachable;
     void (*sleep_ms)(void *ctx, int64_t ms);
     void *clock_ctx;
     CURL *curl;
@@ -297,7 +301,7 @@ gm_receiver_outcome_t gm_receiver_submit(gm_receiver_t *r, const char *event, co
             out = retryable(st) ? GM_RECEIVER_ERROR : GM_RECEIVER_REFUSED;
         }
         gm_http_body_wipe(&ans);
-        if (out != GM_RECEIVER_ERROR || attempt >= r->max_retries)
+        if (out != GM_RECEIVER_ERROR || attempt >= (r->unreachable ? 0 : r->max_retries))
             break;
         int64_t wait = BACKOFF_MS << attempt;
         if (wait > MAX_BACKOFF_MS)
@@ -306,6 +310,7 @@ gm_receiver_outcome_t gm_receiver_submit(gm_receiver_t *r, const char *event, co
             wait = r->retry_after_ms;
         r->sleep_ms(r->clock_ctx, wait);
     }
+    r->unreachable = out == GM_RECEIVER_ERROR;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);

@@ -14,8 +14,11 @@
  * Retries: 5xx (503 included), 408, 429 and transport errors (no answer,
  * timeout) are retried up to max_retries times (default 4), waiting 0.5 s,
  * 1 s, 2 s, 4 s (capped at 30 s) or, when the answer carries Retry-After
- * (seconds or an HTTP date), that long (capped at 120 s). Other 4xx and 3xx
- * are final: GM_RECEIVER_REFUSED.
+ * (seconds or an HTTP date), that long (capped at 120 s). Once a
+ * submission has failed after all its retries, the next ones are tried once
+ * each until one is answered (the receiver is down: a backfill should learn
+ * that in seconds, not spend the backoff on every delivery). Other 4xx and
+ * 3xx are final: GM_RECEIVER_REFUSED.
  *
  * Ownership: the client is the caller's (gm_receiver_close); it keeps its
  * own copies of the URL, CA file and secret (the secret wiped at close).

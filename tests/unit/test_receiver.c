@@ -447,3 +447,20 @@ Test(receiver, open_validates)
     cr_assert_null(gm_receiver_open(&o, err, sizeof(err)));
     cr_assert_str_eq(gm_receiver_outcome_name(GM_RECEIVER_DUPLICATE), "duplicate");
 }
+
+Test(receiver, after_a_failure_with_retries_the_next_submissions_try_once)
+{
+    /* Nothing listens on port 9 (discard): every attempt fails at once. */
+    sleeps_t sl = {0};
+    gm_receiver_opts_t o = {.url = "http://127.0.0.1:9/webhook", .secret = (const unsigned char *)"k",
+                            .secret_len = 1, .sleep_ms = fake_sleep, .clock_ctx = &sl};
+    char err[512];
+    gm_receiver_t *r = gm_receiver_open(&o, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    cr_assert_eq(gm_receiver_submit(r, "workflow_run", "d1", "{}", 2, err, sizeof(err)), GM_RECEIVER_ERROR);
+    cr_assert_eq(gm_receiver_requests(r), 5, "the first tries 1 + 4 retries");
+    cr_assert_eq(gm_receiver_submit(r, "workflow_run", "d2", "{}", 2, err, sizeof(err)), GM_RECEIVER_ERROR);
+    cr_assert_eq(gm_receiver_requests(r), 6, "the next one tries once");
+    cr_assert_eq(sl.n, 4, "only the first waited");
+    gm_receiver_close(r);
+}
