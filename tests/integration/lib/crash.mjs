@@ -155,9 +155,9 @@ export function tally(results) {
 export const is2xx = (status) => status >= 200 && status < 300;
 
 /** Map JobId → number of EMF job records in the file (asserts every line parses). */
-export function emfJobCounts(file) {
+export function emfJobCounts(file, opts) {
   const counts = new Map();
-  for (const rec of readEmf(file)) {
+  for (const rec of readEmf(file, opts)) {
     if (rec.RecordType !== "job") continue;
     counts.set(rec.JobId, (counts.get(rec.JobId) ?? 0) + 1);
   }

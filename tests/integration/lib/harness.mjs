@@ -325,10 +325,17 @@ export async function restartServer(srv, overrides = {}) {
   return startServer({ ...srv.options, ...overrides, dir: srv.dir });
 }
 
-export function readEmf(file) {
+/**
+ * Every line of an EMF file, parsed (a line that is not JSON throws). With { tornTail: true }, a last line
+ * without its newline is left out: what a process killed in the middle of a write leaves (a write cut by
+ * SIGKILL, or read while it is being copied in), which the next start cuts back to the checkpoint.
+ */
+export function readEmf(file, { tornTail = false } = {}) {
   if (!file || !existsSync(file)) return [];
-  return readFileSync(file, "utf8")
-    .split("\n")
+  const text = readFileSync(file, "utf8");
+  const lines = text.split("\n");
+  if (tornTail && !text.endsWith("\n")) lines.pop();
+  return lines
     .filter((l) => l.length > 0)
     .map((l, i) => {
       try {
