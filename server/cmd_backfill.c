@@ -5,14 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gm/alloc.h"
-#include "gm/util.h"
 #include "gm/backfill_job.h"
 #include "gm/config.h"
 #include "gm/lambda.h"
 #include "gm/log.h"
+#include "gm/util.h"
 
 #define EXIT_USAGE 2
 
@@ -33,7 +32,8 @@ static const char usage_backfill[] =
     "      --repo R        only this repository (repeatable)\n"
     "      --jobs          also the jobs of each missing run\n"
     "      --dry-run       print what is missing; change nothing\n"
-    "      --json          print the summary as JSON on stdout\n"
+    "      --json          print the summary as JSON on stdout (the dry-run table\n"
+    "                      and progress lines then go to stderr)\n"
     "\n"
     "Exit status: 0 all went well, 1 some repositories or submissions failed,\n"
     "2 bad configuration or usage.\n";
@@ -117,7 +117,8 @@ int gm_cmd_backfill(int argc, char **argv)
         goto Exit;
     }
     req.repositories = repos;
-    req.table_out = stdout;
+    /* With --json, stdout carries only the summary, for a script to parse. */
+    req.table_out = want_json ? stderr : stdout;
     req.summary_out = stderr;
 
     char err[GM_CONFIG_ERR_MAX];

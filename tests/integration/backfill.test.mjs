@@ -143,7 +143,12 @@ test("--dry-run prints what is missing and changes nothing", async () => {
   const cfg = backfillConfig(srv, { repositories: ["octo-org/gamma"] });
   const res = await backfill(cfg, ["--dry-run"]);
   assert.equal(res.code, 0, res.stderr);
-  for (const r of runs) assert.match(res.stdout, new RegExp(`octo-org/gamma\\s+${r.id}\\s+1\\s`), res.stdout);
+  // With --json, stdout is the summary alone and the table goes to stderr.
+  for (const r of runs) assert.match(res.stderr, new RegExp(`octo-org/gamma\\s+${r.id}\\s+1\\s`), res.stderr);
+  assert.doesNotThrow(() => JSON.parse(res.stdout), "stdout is one JSON document");
+  const plain = await run(["backfill", "--config", cfg, "--since", iso(SINCE), "--until", iso(UNTIL), "--dry-run"], { env: { GM_TEST_GITHUB_TOKEN: TOKEN } });
+  assert.equal(plain.code, 0, plain.stderr);
+  for (const r of runs) assert.match(plain.stdout, new RegExp(`octo-org/gamma\\s+${r.id}\\s+1\\s`), plain.stdout);
   assert.equal(res.summary.runs_missing, 4);
   assert.equal(res.summary.runs_stored, 0);
   await new Promise((r) => setTimeout(r, 300));
