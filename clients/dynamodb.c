@@ -8,7 +8,6 @@
 #include "gm/dynamodb.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 #include "gm/aws.h"
 
 #define DEFAULT_TIMEOUT_MS 5000L
@@ -42,17 +42,6 @@ struct gm_ddb {
     int64_t ttl_s;
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- open / close ------------------------------------------------------- */
 
 static bool valid_table(const char *s)
@@ -72,19 +61,19 @@ static bool is_utf8(const char *s)
 gm_ddb_t *gm_ddb_open(const gm_ddb_opts_t *o, char *err, size_t errlen)
 {
     if (o == NULL || o->table == NULL || !valid_table(o->table)) {
-        fail(err, errlen, "DynamoDB: no or bad table name (3-255 of A-Z a-z 0-9 _ . -)");
+        gm_errf(err, errlen, "DynamoDB: no or bad table name (3-255 of A-Z a-z 0-9 _ . -)");
         return NULL;
     }
     if (o->owner == NULL || o->owner[0] == '\0' || strlen(o->owner) > 1024 || !is_utf8(o->owner)) {
-        fail(err, errlen, "DynamoDB: no or bad owner id (1-1024 bytes of UTF-8)");
+        gm_errf(err, errlen, "DynamoDB: no or bad owner id (1-1024 bytes of UTF-8)");
         return NULL;
     }
     if (o->ttl_s <= 0 || o->ttl_s > MAX_TTL_S) {
-        fail(err, errlen, "DynamoDB: the claims' time to live must be between 1 s and 100 years");
+        gm_errf(err, errlen, "DynamoDB: the claims' time to live must be between 1 s and 100 years");
         return NULL;
     }
     if (o->timeout_ms < 0) {
-        fail(err, errlen, "DynamoDB: negative request timeout");
+        gm_errf(err, errlen, "DynamoDB: negative request timeout");
         return NULL;
     }
     char why[256] = "";
@@ -96,7 +85,7 @@ gm_ddb_t *gm_ddb_open(const gm_ddb_opts_t *o, char *err, size_t errlen)
     };
     gm_aws_t *aws = gm_aws_open(&ao, why, sizeof(why));
     if (aws == NULL) {
-        fail(err, errlen, "DynamoDB: %s", why);
+        gm_errf(err, errlen, "DynamoDB: %s", why);
         return NULL;
     }
     gm_ddb_t *d = gm_calloc(1, sizeof(*d));
@@ -177,7 +166,7 @@ static void fail_response(char *err, size_t errlen, const gm_ddb_t *d, const cha
         snprintf(status, sizeof(status), "no response");
     if (attempts > 1)
         snprintf(tries, sizeof(tries), ", %d attempts", attempts);
-    fail(err, errlen, "DynamoDB %s (table %s): %s%s%s [%s%s]", op, d->table, r->code, r->code[0] != '\0' ? ": " : "",
+    gm_errf(err, errlen, "DynamoDB %s (table %s): %s%s%s [%s%s]", op, d->table, r->code, r->code[0] != '\0' ? ": " : "",
          r->message[0] != '\0' ? r->message : "failed", status, tries);
 }
 
@@ -202,7 +191,7 @@ static bool valid_key(const char *key, char *err, size_t errlen)
 {
     size_t n = key != NULL ? strlen(key) : 0;
     if (n == 0 || n > GM_DDB_MAX_KEY || !is_utf8(key)) {
-        fail(err, errlen, "DynamoDB: a key must be 1-%d bytes of UTF-8", GM_DDB_MAX_KEY);
+        gm_errf(err, errlen, "DynamoDB: a key must be 1-%d bytes of UTF-8", GM_DDB_MAX_KEY);
         return false;
     }
     return true;
@@ -235,13 +224,13 @@ static bool attr_epoch_s(json_t *attr, int64_t *out)
 gm_ddb_claim_t gm_ddb_claim(gm_ddb_t *d, const char *key, int64_t now_ms, char *err, size_t errlen)
 {
     if (d == NULL) {
-        fail(err, errlen, "DynamoDB: no client");
+        gm_errf(err, errlen, "DynamoDB: no client");
         return GM_DDB_ERROR;
     }
     if (!valid_key(key, err, errlen))
         return GM_DDB_ERROR;
     if (now_ms < 0) {
-        fail(err, errlen, "DynamoDB: negative time");
+        gm_errf(err, errlen, "DynamoDB: negative time");
         return GM_DDB_ERROR;
     }
     int64_t now_s = now_ms / 1000;
@@ -262,7 +251,7 @@ gm_ddb_claim_t gm_ddb_claim(gm_ddb_t *d, const char *key, int64_t now_ms, char *
     char *body = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL) {
-        fail(err, errlen, "DynamoDB PutItem: cannot build the request");
+        gm_errf(err, errlen, "DynamoDB PutItem: cannot build the request");
         return GM_DDB_ERROR;
     }
     gm_aws_response_t resp;
@@ -379,7 +368,7 @@ static int lookup_chunk(gm_ddb_t *d, key_set_t *set, size_t from, size_t count, 
     for (;;) {
         char *body = batch_get_body(d, keys);
         if (body == NULL) {
-            fail(err, errlen, "DynamoDB BatchGetItem: cannot build the request");
+            gm_errf(err, errlen, "DynamoDB BatchGetItem: cannot build the request");
             break;
         }
         gm_aws_response_t resp;
@@ -395,7 +384,7 @@ static int lookup_chunk(gm_ddb_t *d, key_set_t *set, size_t from, size_t count, 
         int bad = batch_get_read(d, &resp, set, now_s, &left);
         gm_aws_response_clear(&resp);
         if (bad) {
-            fail(err, errlen, "DynamoDB BatchGetItem (table %s): the answer is not a BatchGetItem response", d->table);
+            gm_errf(err, errlen, "DynamoDB BatchGetItem (table %s): the answer is not a BatchGetItem response", d->table);
             break;
         }
         if (left == NULL) {
@@ -409,7 +398,7 @@ static int lookup_chunk(gm_ddb_t *d, key_set_t *set, size_t from, size_t count, 
         json_decref(keys);
         keys = left;
         if (stalled >= MAX_ATTEMPTS) {
-            fail(err, errlen,
+            gm_errf(err, errlen,
                  "DynamoDB BatchGetItem (table %s): %zu keys still unprocessed after %d rounds without progress",
                  d->table, json_array_size(keys), MAX_ATTEMPTS);
             break;
@@ -426,11 +415,11 @@ int gm_ddb_lookup(gm_ddb_t *d, const char *const *keys, size_t n, int64_t now_ms
     if (n == 0)
         return 0;
     if (d == NULL || keys == NULL || found == NULL) {
-        fail(err, errlen, "DynamoDB: no client, keys or result array");
+        gm_errf(err, errlen, "DynamoDB: no client, keys or result array");
         return -1;
     }
     if (now_ms < 0) {
-        fail(err, errlen, "DynamoDB: negative time");
+        gm_errf(err, errlen, "DynamoDB: negative time");
         return -1;
     }
     for (size_t i = 0; i < n; i++)

@@ -1,6 +1,7 @@
 #include "gm/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +130,14 @@ void gm_clock_sleep_ms(void *ctx, int64_t ms)
 {
     (void)ctx;
     gm_sleep_ms(ms);
+}
+
+void gm_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

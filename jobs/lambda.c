@@ -8,7 +8,6 @@
  * that was never in trouble. */
 #include "gm/lambda.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <jansson.h>
 
 #include "gm/alloc.h"
+#include "gm/util.h"
 #include "gm/http.h"
 #include "gm/log.h"
 
@@ -47,17 +47,6 @@ typedef struct {
 } rt_t;
 
 typedef enum { PERFORM_OK = 0, PERFORM_TOO_BIG = 1, PERFORM_FAILED = -1 } perform_rc_t;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void sleep_ms(long ms)
 {
@@ -127,17 +116,17 @@ static int rt_open(rt_t *rt, const char *api, char *err, size_t errlen)
 {
     memset(rt, 0, sizeof(*rt));
     if (!valid_api(api)) {
-        set_err(err, errlen, "runtime API address '%.64s' is not host:port", api != NULL ? api : "");
+        gm_errf(err, errlen, "runtime API address '%.64s' is not host:port", api != NULL ? api : "");
         return -1;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        set_err(err, errlen, "libcurl initialisation failed");
+        gm_errf(err, errlen, "libcurl initialisation failed");
         return -1;
     }
     rt->curl = curl_easy_init();
     if (rt->curl == NULL) {
         curl_global_cleanup();
-        set_err(err, errlen, "libcurl initialisation failed");
+        gm_errf(err, errlen, "libcurl initialisation failed");
         return -1;
     }
     rt->base = gm_asprintf("http://%s/" API_VERSION "/runtime", api);
@@ -197,7 +186,7 @@ static perform_rc_t perform(rt_t *rt, const char *path, const char *body, size_t
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
         rc = res == CURLE_OK ? PERFORM_OK : PERFORM_TOO_BIG;
     } else {
-        set_err(err, errlen, "%s %s: %s", body == NULL ? "GET" : "POST", url,
+        gm_errf(err, errlen, "%s %s: %s", body == NULL ? "GET" : "POST", url,
                 rt->errbuf[0] != '\0' ? rt->errbuf : curl_easy_strerror(res));
         rc = PERFORM_FAILED;
     }
@@ -293,7 +282,7 @@ static int post_answer(rt_t *rt, const char *request_id, const char *errtype, co
     if (rc == PERFORM_FAILED) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err != NULL && errlen > 0 ? err : "");
-        set_err(err, errlen, "the runtime API is unreachable: %s", why);
+        gm_errf(err, errlen, "the runtime API is unreachable: %s", why);
         ret = -1;
     } else if (status != 202) {
         char why[512];
@@ -333,17 +322,17 @@ static perform_rc_t next_invocation(rt_t *rt, char *err, size_t errlen)
     if (rc == PERFORM_FAILED) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err != NULL && errlen > 0 ? err : "");
-        set_err(err, errlen, "the runtime API is unreachable (%d tries): %s", NEXT_ATTEMPTS, why);
+        gm_errf(err, errlen, "the runtime API is unreachable (%d tries): %s", NEXT_ATTEMPTS, why);
         return PERFORM_FAILED;
     }
     if (status != 200) {
         char why[512];
         describe_refusal(rt, why, sizeof(why));
-        set_err(err, errlen, "the runtime API answered %ld to /invocation/next%s", status, why);
+        gm_errf(err, errlen, "the runtime API answered %ld to /invocation/next%s", status, why);
         return PERFORM_FAILED;
     }
     if (rt->request_id == NULL || rt->request_id[0] == '\0') {
-        set_err(err, errlen, "the runtime API sent an invocation without Lambda-Runtime-Aws-Request-Id");
+        gm_errf(err, errlen, "the runtime API sent an invocation without Lambda-Runtime-Aws-Request-Id");
         return PERFORM_FAILED;
     }
     return rc;
@@ -422,7 +411,7 @@ int gm_lambda_run(const char *runtime_api, gm_lambda_handler_fn fn, void *ctx, u
                   size_t errlen)
 {
     if (fn == NULL) {
-        set_err(err, errlen, "no handler");
+        gm_errf(err, errlen, "no handler");
         return -1;
     }
     rt_t rt;
@@ -452,12 +441,12 @@ int gm_lambda_init_error(const char *runtime_api, const char *errtype, const cha
     if (perform(&rt, "/init/error", body, strlen(body), type, MAX_ANSWER, &status, err, errlen) == PERFORM_FAILED) {
         char why[512];
         snprintf(why, sizeof(why), "%s", err != NULL && errlen > 0 ? err : "");
-        set_err(err, errlen, "the runtime API is unreachable: %s", why);
+        gm_errf(err, errlen, "the runtime API is unreachable: %s", why);
         rc = -1;
     } else if (status != 202) {
         char why[512];
         describe_refusal(&rt, why, sizeof(why));
-        set_err(err, errlen, "the runtime API answered %ld to /init/error%s", status, why);
+        gm_errf(err, errlen, "the runtime API answered %ld to /init/error%s", status, why);
         rc = -1;
     }
     free(body);

@@ -34,6 +34,10 @@ void gm_sleep_ms(int64_t ms);
 int64_t gm_clock_now_ms(void *ctx);
 void gm_clock_sleep_ms(void *ctx, int64_t ms);
 
+/* printf into an error buffer the caller gave (nothing when err is NULL or
+ * errlen 0): the (char *err, size_t errlen) convention every module uses. */
+void gm_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Value of a hex digit (either case), or -1. */
 int gm_hexval(unsigned char c);
 
