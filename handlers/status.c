@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gm/handlers.h"
+#include "gm/util.h"
 
 typedef struct {
     h2o_handler_t super;
@@ -74,13 +75,25 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     if (sink < 0)
         json_array_append_new(reasons, json_string("sink not writable"));
 
+    /* The shared ledger failing holds records back in the spool, safely: like
+     * a backlog for AWS, reported, not failed. */
+    int64_t failing_since = atomic_load(&app->metrics.shared_ledger_failing_since_ms);
+    char ledger_why[160] = "";
+    if (failing_since > 0)
+        snprintf(ledger_why, sizeof(ledger_why),
+                 "shared ledger (DynamoDB) failing for %lld s: records wait in the spool",
+                 (long long)((gm_wall_ms() - failing_since) / 1000));
+
     json_t *o = json_object();
     int ready = json_array_size(reasons) == 0;
+    int degraded = sink > 0 || ledger_why[0] != '\0';
     /* A backlog waiting for AWS is no reason to stop taking deliveries: they
      * are safe on disk. It is reported, not failed. */
-    json_object_set_new(o, "status", json_string(!ready ? "unready" : sink > 0 ? "degraded" : "ready"));
+    json_object_set_new(o, "status", json_string(!ready ? "unready" : degraded ? "degraded" : "ready"));
     if (ready && sink > 0)
         json_array_append_new(reasons, json_string(why));
+    if (ready && ledger_why[0] != '\0')
+        json_array_append_new(reasons, json_string(ledger_why));
     if (json_array_size(reasons) == 0)
         json_decref(reasons);
     else

@@ -129,7 +129,12 @@ static int shared_claim(gm_processor_t *p, const char *key, int64_t now_ms, gm_p
     int rc = p->shared_claim(p->shared_ctx, key, now_ms, res->reason, sizeof(res->reason));
     if (rc < 0) {
         atomic_fetch_add_explicit(&p->metrics->shared_ledger_errors, 1, memory_order_relaxed);
+        /* /readyz reports how long the table has been failing: a streak's start. */
+        int64_t none = 0;
+        atomic_compare_exchange_strong(&p->metrics->shared_ledger_failing_since_ms, &none, gm_wall_ms());
         res->status = GM_PROC_FAILED;
+    } else {
+        atomic_store_explicit(&p->metrics->shared_ledger_failing_since_ms, 0, memory_order_relaxed);
     }
     return rc;
 }

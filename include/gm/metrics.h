@@ -54,6 +54,7 @@ typedef struct {
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t http_errors; /* errors h2o answered before routing (malformed HTTP) */
     _Atomic uint64_t shared_ledger_errors;  /* DynamoDB claims that failed (retried) */
+    _Atomic int64_t shared_ledger_failing_since_ms; /* first failure of the current streak; 0 = answering */
     _Atomic uint64_t records_backfilled[2]; /* of records_written, those the backfill brought: [0] runs, [1] jobs */
     int64_t started_at_ms;        /* set once at start */
 } gm_metrics_t;

@@ -126,8 +126,16 @@ test("a receiver keeps deliveries while the table is unreachable and records the
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(runRecords(a).length, 0, "nothing recorded while the table cannot say who was first");
   assert.ok((await a.metrics()).get("gha_metrics_shared_ledger_errors_total") > 0);
+  // Still taking deliveries (they are safe on disk), and saying why records wait.
+  const during = await a.get("/readyz");
+  assert.equal(during.status, 200, during.text);
+  const body = JSON.parse(during.text);
+  assert.equal(body.status, "degraded");
+  assert.match(body.reasons.join(" "), /shared ledger \(DynamoDB\) failing for \d+ s/);
   ddb.clearFaults();
   await a.waitIdle(30_000);
   assert.equal(runRecords(a).length, 3);
+  const after = JSON.parse((await a.get("/readyz")).text);
+  assert.equal(after.status, "ready", JSON.stringify(after));
   await a.stop();
 });

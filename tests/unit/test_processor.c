@@ -265,9 +265,11 @@ Test(processor, shared_ledger_error_fails_and_leaves_nothing_claimed)
     cr_assert_str_eq(res.reason, "table unreachable");
     cr_assert_eq(sink.writes, 0);
     cr_assert_eq(atomic_load(&metrics.shared_ledger_errors), 1);
+    cr_assert_gt(atomic_load(&metrics.shared_ledger_failing_since_ms), 0, "the streak's start, for /readyz");
     /* Retried once the table answers: recorded, exactly once. */
     sh.answer_r = 0;
     handle(&p, "workflow_run", "guid-5", body, len, &res);
     cr_assert_eq(res.status, GM_PROC_RECORDED, "%s", res.reason);
     cr_assert_eq(sink.writes, 1);
+    cr_assert_eq(atomic_load(&metrics.shared_ledger_failing_since_ms), 0);
 }
