@@ -50,13 +50,6 @@
 #define IMDS_ENDPOINT "http://169.254.169.254"
 #define IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void gm_aws_creds_clear(creds_t *c)
 {
     gm_http_wipe_free(c->access_key);
@@ -296,7 +289,7 @@ static int creds_from_json(const gm_http_body_t *body, creds_t *out, char *why, 
     out->secret_key = gm_strdup(sk);
     out->session_token = tok != NULL && *tok != '\0' ? gm_strdup(tok) : NULL;
     if (exp == NULL || gm_time_parse_iso8601(exp, &out->expires_ms) != 0)
-        out->expires_ms = now_ms() + UNKNOWN_EXPIRY_MS;
+        out->expires_ms = gm_wall_ms() + UNKNOWN_EXPIRY_MS;
     rc = 0;
 Exit:
     json_decref(o);
@@ -537,7 +530,7 @@ Exit:
  * fails). */
 int gm_aws_ensure_credentials(gm_aws_t *aws, char *err, size_t errlen)
 {
-    int64_t now = now_ms();
+    int64_t now = gm_wall_ms();
     if (aws->have_creds && (aws->creds.expires_ms == 0 || now < aws->creds.expires_ms - REFRESH_BEFORE_MS))
         return 0;
     bool usable = aws->have_creds && now < aws->creds.expires_ms - EXPIRY_MARGIN_MS;

@@ -108,13 +108,6 @@ void gm_ddb_close(gm_ddb_t *d)
 
 /* ---- requests --------------------------------------------------------------- */
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Before attempt `failures` + 1: half the exponential step plus a random
  * half, so writers that collided spread apart yet none retries at once;
  * a Retry-After from the service is honoured up to a second. */
@@ -149,7 +142,7 @@ static gm_aws_outcome_t call_retrying(gm_ddb_t *d, const char *target, const cha
         *attempts = a;
         if ((o != GM_AWS_RETRY && !retry_anyway(resp)) || a >= MAX_ATTEMPTS)
             return o;
-        sleep_ms(backoff_ms(a, resp->retry_after_s));
+        gm_sleep_ms(backoff_ms(a, resp->retry_after_s));
         gm_aws_response_clear(resp);
     }
 }
@@ -403,7 +396,7 @@ static int lookup_chunk(gm_ddb_t *d, key_set_t *set, size_t from, size_t count, 
                  d->table, json_array_size(keys), MAX_ATTEMPTS);
             break;
         }
-        sleep_ms(backoff_ms(stalled + 1, 0));
+        gm_sleep_ms(backoff_ms(stalled + 1, 0));
     }
     json_decref(keys);
     return rc;

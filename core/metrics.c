@@ -1,4 +1,5 @@
 #include "gm/metrics.h"
+#include "gm/util.h"
 
 #include <string.h>
 #include <time.h>
@@ -14,17 +15,10 @@ static const uint64_t latency_bounds_us[GM_LATENCY_BUCKETS] = {100,   250,    50
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define ADD(x, n) atomic_fetch_add_explicit(&(x), (n), memory_order_relaxed)
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void gm_metrics_init(gm_metrics_t *m)
 {
     memset(m, 0, sizeof(*m));
-    m->started_at_ms = now_ms();
+    m->started_at_ms = gm_wall_ms();
 }
 
 gm_event_kind_t gm_metrics_event_kind(const char *event, size_t len)
@@ -162,6 +156,6 @@ int gm_metrics_render(const gm_metrics_t *mc, FILE *f)
             "# HELP gha_metrics_uptime_seconds Seconds since the process started.\n"
             "# TYPE gha_metrics_uptime_seconds gauge\n"
             "gha_metrics_uptime_seconds %.3f\n",
-            (unsigned long long)gm_metrics_rss_bytes(), (now_ms() - m->started_at_ms) / 1000.0);
+            (unsigned long long)gm_metrics_rss_bytes(), (gm_wall_ms() - m->started_at_ms) / 1000.0);
     return ferror(f) ? -1 : 0;
 }

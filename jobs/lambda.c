@@ -48,13 +48,6 @@ typedef struct {
 
 typedef enum { PERFORM_OK = 0, PERFORM_TOO_BIG = 1, PERFORM_FAILED = -1 } perform_rc_t;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static void clear_headers(rt_t *rt)
 {
     free(rt->request_id);
@@ -314,7 +307,7 @@ static perform_rc_t next_invocation(rt_t *rt, char *err, size_t errlen)
     perform_rc_t rc = PERFORM_FAILED;
     for (int attempt = 0; attempt < NEXT_ATTEMPTS; attempt++) {
         if (attempt > 0)
-            sleep_ms((long)NEXT_BACKOFF_MS << (attempt - 1));
+            gm_sleep_ms((long)NEXT_BACKOFF_MS << (attempt - 1));
         rc = perform(rt, "/invocation/next", NULL, 0, NULL, MAX_EVENT, &status, err, errlen);
         if (rc != PERFORM_FAILED)
             break;

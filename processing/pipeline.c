@@ -11,6 +11,7 @@
 
 #include "gm/alloc.h"
 #include "gm/log.h"
+#include "gm/util.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
@@ -32,13 +33,6 @@ struct gm_pipeline {
     int64_t last_compact_ms;
     int failed;              /* the last frame was refused by the sink */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void log_result(const gm_delivery_t *d, const gm_proc_result_t *res)
 {
@@ -99,7 +93,7 @@ static int checkpoint(gm_pipeline_t *p, char *err, size_t errlen)
                  : -1;
     if (rc == 0 && sink->ops->confirm != NULL)
         sink->ops->confirm(sink, cp.sink_mark);
-    int64_t now = now_ms();
+    int64_t now = gm_wall_ms();
     if (rc == 0 && now - p->last_compact_ms >= p->o.compact_every_ms) {
         p->last_compact_ms = now;
         if (gm_ledger_compact(p->o.ledger, now, &cp.ledger_generation, &cp.ledger_size, err, errlen) == 0 &&
@@ -137,7 +131,7 @@ static int pass(gm_pipeline_t *p, int force)
     int moved = p->pos.segment != before.segment || p->pos.offset != before.offset;
     p->moved_since_checkpoint |= moved;
     int due = force || p->failed || p->since_checkpoint >= p->o.batch ||
-              now_ms() - p->last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS;
+              gm_wall_ms() - p->last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS;
     if (p->moved_since_checkpoint && due && checkpoint(p, err, sizeof(err)) != 0) {
         GM_ERROR("pipeline", "checkpoint: %s", err);
         return -1;
@@ -163,7 +157,7 @@ static void *pipeline_main(void *arg)
         if (r == 0) {
             /* Idle: wait for more, but not past the next checkpoint due. */
             int64_t wait = p->moved_since_checkpoint
-                               ? CHECKPOINT_INTERVAL_MS - (now_ms() - p->last_checkpoint_ms)
+                               ? CHECKPOINT_INTERVAL_MS - (gm_wall_ms() - p->last_checkpoint_ms)
                                : 500;
             gm_spool_wait(p->o.spool, p->pos, wait < 1 ? 1 : (int)wait);
         }
@@ -183,7 +177,7 @@ gm_pipeline_t *gm_pipeline_start(const gm_pipeline_opts_t *opts, const gm_checkp
     p->o = *opts;
     p->pos = from->spool;
     p->processed = from->processed;
-    p->last_compact_ms = p->last_checkpoint_ms = now_ms();
+    p->last_compact_ms = p->last_checkpoint_ms = gm_wall_ms();
     if (pthread_create(&p->thread, NULL, pipeline_main, p) != 0) {
         snprintf(err, errlen, "cannot start the pipeline thread");
         free(p);

@@ -47,13 +47,6 @@ const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1
 /* /readyz says ready only with room for a delivery of this size. */
 #define READY_HEADROOM (64u << 10)
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t mono_us(void)
 {
     struct timespec ts;
@@ -271,7 +264,7 @@ static int rotate_locked(gm_spool_t *s, char *err, size_t errlen)
 
 static int enough_space_locked(gm_spool_t *s, uint64_t need, char *err, size_t errlen)
 {
-    int64_t now = now_ms();
+    int64_t now = gm_wall_ms();
     uint64_t reserve = s->opts.min_free_bytes + s->opts.reserve_bytes;
     if (now - s->free_checked_ms >= FREE_CHECK_INTERVAL_MS || s->free_bytes < reserve + need) {
         struct statvfs vfs;
@@ -345,7 +338,7 @@ int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t 
 Failed:
     s->st.append_errors++;
     s->st.writable = 0;
-    s->failed_ms = now_ms();
+    s->failed_ms = gm_wall_ms();
 Exit:
     pthread_mutex_unlock(&s->lock);
     free(frame);
@@ -418,7 +411,7 @@ static void *sync_main(void *arg)
              * durable, so appends move to a new segment. */
             s->st.sync_errors++;
             s->st.writable = 0;
-            s->failed_ms = now_ms();
+            s->failed_ms = gm_wall_ms();
             s->force_rotate = 1;
         }
         s->synced_seq = target;
@@ -540,7 +533,7 @@ int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
     int space = enough_space_locked(s, READY_HEADROOM, err, errlen);
     if (space)
         s->free_bytes += READY_HEADROOM; /* only looked: nothing was written */
-    int recent = !s->st.writable && now_ms() - s->failed_ms < FAILURE_HOLD_MS;
+    int recent = !s->st.writable && gm_wall_ms() - s->failed_ms < FAILURE_HOLD_MS;
     if (space && !recent)
         s->st.writable = 1;
     pthread_mutex_unlock(&s->lock);
