@@ -22,6 +22,7 @@
 #include "gm/handlers.h"
 #include "gm/log.h"
 #include "gm/signature.h"
+#include "gm/util.h"
 
 typedef struct {
     h2o_handler_t super;
@@ -34,20 +35,6 @@ typedef struct {
 } loop_state_t;
 
 typedef enum { BODY_JSON, BODY_FORM, BODY_UNSUPPORTED } body_type_t;
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t gm_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static h2o_iovec_t header(h2o_req_t *req, const char *lower_name, size_t len)
 {
@@ -113,7 +100,7 @@ struct pending {
 
 static void finish(exchange_t *x, gm_outcome_t outcome, const gm_proc_result_t *res, const char *reason)
 {
-    uint64_t elapsed = now_us() - x->started_us;
+    uint64_t elapsed = gm_mono_us() - x->started_us;
     gm_metrics_count_delivery(&x->app->metrics, x->kind, outcome, elapsed);
     gm_log_level_t level = outcome == GM_OUT_UNAVAILABLE ? GM_LOG_ERROR : GM_LOG_INFO;
     if (!gm_log_enabled(level))
@@ -175,7 +162,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     exchange_t x = {
         .app = app,
         .req = req,
-        .started_us = now_us(),
+        .started_us = gm_mono_us(),
         .kind = gm_request_event_kind(req),
         .event = is_token(ev, 64) ? h2o_strdup(&req->pool, ev.base, ev.len).base : (ev.len ? "invalid" : "none"),
         .delivery = gm_request_delivery_id(req),

@@ -107,7 +107,11 @@ gm_app_t *gm_app_open(const gm_config_t *cfg, char *err, size_t errlen)
         .dir = cfg->spool.dir,
         .segment_bytes = cfg->spool.segment_bytes,
         .min_free_bytes = cfg->spool.min_free,
-        .reserve_bytes = 1u << 20, /* the ledger log and checkpoint share the file system */
+        /* Kept free below min_free whatever it is set to: the ledger log and
+         * the checkpoint live on the same file system, and if appends took the
+         * last page no checkpoint could be written, so no processed segment
+         * could be deleted, and the spool would never make room again. */
+        .reserve_bytes = 1u << 20,
         .max_record = (uint32_t)(cfg->webhook.max_body + FRAME_OVERHEAD),
         .retention_ms = (int64_t)cfg->spool.retention_ms,
     };

@@ -163,8 +163,6 @@ static int cmd_serve(int argc, char **argv)
         case 'h':
             fputs(usage_serve, stdout);
             return 0;
-        case ':':
-            return usage_error(usage_serve, "option '%s' needs an argument", argv[optind - 1]);
         default:
             if (optopt == 'c')
                 return usage_error(usage_serve, "option '%s' needs an argument", argv[optind - 1]);

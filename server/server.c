@@ -27,6 +27,7 @@
 #include "gm/handlers.h"
 #include "gm/log.h"
 #include "gm/tls.h"
+#include "gm/util.h"
 
 typedef struct gm_server gm_server_t;
 
@@ -50,13 +51,6 @@ struct gm_server {
     loop_t *loops;
     unsigned nloops;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- listening sockets ---------------------------------------------------- */
 
@@ -211,8 +205,8 @@ static void *loop_main(void *arg)
     close_listeners(loop);
     atomic_fetch_sub(&app->loops_listening, 1);
     h2o_context_request_shutdown(&loop->ctx);
-    int64_t deadline = now_ms() + (int64_t)app->cfg->server.shutdown_timeout_ms;
-    while ((loop->connections > 0 || atomic_load(&app->inflight) > 0) && now_ms() < deadline)
+    int64_t deadline = (int64_t)(gm_mono_us() / 1000) + (int64_t)app->cfg->server.shutdown_timeout_ms;
+    while ((loop->connections > 0 || atomic_load(&app->inflight) > 0) && (int64_t)(gm_mono_us() / 1000) < deadline)
         h2o_evloop_run(loop->ctx.loop, 50);
     h2o_multithread_unregister_receiver(loop->ctx.queue, &loop->wake);
     if (loop->connections == 0 && atomic_load(&app->inflight) == 0) {

@@ -39,19 +39,14 @@ const uint64_t gm_spool_sync_bounds_us[GM_SPOOL_SYNC_BUCKETS] = {250,   500,   1
  * first one or two. Only when the last batch held more than one delivery:
  * a lone client never waits. */
 #define COMMIT_DELAY_US 300
-/* Kept free below min_free whatever it is set to: the ledger log and the
- * checkpoint live on the same file system, and if appends took the last page
- * no checkpoint could be written, so no processed segment could be deleted,
- * and the spool would never make room again. */
-#define BOOKKEEPING_RESERVE (1u << 20)
 /* /readyz says ready only with room for a delivery of this size. */
 #define READY_HEADROOM (64u << 10)
 
-static uint64_t mono_us(void)
+/* Intervals (free-space checks, failure holds) on the monotonic clock, so a
+ * step of the wall clock cannot stretch them. */
+static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (int64_t)(gm_mono_us() / 1000);
 }
 
 static seginfo_t *seg_find(gm_spool_t *s, uint64_t segment)
@@ -264,7 +259,7 @@ static int rotate_locked(gm_spool_t *s, char *err, size_t errlen)
 
 static int enough_space_locked(gm_spool_t *s, uint64_t need, char *err, size_t errlen)
 {
-    int64_t now = gm_wall_ms();
+    int64_t now = mono_ms();
     uint64_t reserve = s->opts.min_free_bytes + s->opts.reserve_bytes;
     if (now - s->free_checked_ms >= FREE_CHECK_INTERVAL_MS || s->free_bytes < reserve + need) {
         struct statvfs vfs;
@@ -338,7 +333,7 @@ int gm_spool_append(gm_spool_t *s, const gm_spool_entry_t *e, gm_spool_waiter_t 
 Failed:
     s->st.append_errors++;
     s->st.writable = 0;
-    s->failed_ms = gm_wall_ms();
+    s->failed_ms = mono_ms();
 Exit:
     pthread_mutex_unlock(&s->lock);
     free(frame);
@@ -384,7 +379,7 @@ static void *sync_main(void *arg)
 
         /* The expensive part, with appends going on meanwhile. The active fd
          * cannot be closed under us: only this thread closes segment fds. */
-        uint64_t t0 = mono_us();
+        uint64_t t0 = gm_mono_us();
         int ok = 1;
         for (size_t i = 0; i < nold; i++) {
             if (fdatasync(old[i]) != 0)
@@ -396,7 +391,7 @@ static void *sync_main(void *arg)
             ok = 0;
         if (dir_dirty && fsync(s->dirfd) != 0)
             ok = 0;
-        uint64_t took = mono_us() - t0;
+        uint64_t took = gm_mono_us() - t0;
 
         pthread_mutex_lock(&s->lock);
         s->st.syncs++;
@@ -411,7 +406,7 @@ static void *sync_main(void *arg)
              * durable, so appends move to a new segment. */
             s->st.sync_errors++;
             s->st.writable = 0;
-            s->failed_ms = gm_wall_ms();
+            s->failed_ms = mono_ms();
             s->force_rotate = 1;
         }
         s->synced_seq = target;
@@ -533,7 +528,7 @@ int gm_spool_check(gm_spool_t *s, char *err, size_t errlen)
     int space = enough_space_locked(s, READY_HEADROOM, err, errlen);
     if (space)
         s->free_bytes += READY_HEADROOM; /* only looked: nothing was written */
-    int recent = !s->st.writable && gm_wall_ms() - s->failed_ms < FAILURE_HOLD_MS;
+    int recent = !s->st.writable && mono_ms() - s->failed_ms < FAILURE_HOLD_MS;
     if (space && !recent)
         s->st.writable = 1;
     pthread_mutex_unlock(&s->lock);

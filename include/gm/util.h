@@ -27,6 +27,8 @@ char *gm_read_file(const char *path, size_t max, size_t *len);
 
 /* Wall-clock time in epoch milliseconds. */
 int64_t gm_wall_ms(void);
+/* Monotonic time in microseconds, for intervals (never steps back). */
+uint64_t gm_mono_us(void);
 /* Sleeps ms (EINTR resumed). */
 void gm_sleep_ms(int64_t ms);
 /* The same two as the injectable clock callbacks of the clients
