@@ -403,7 +403,7 @@ static int finish(loader_t *ld, gm_config_t *cfg, yaml_node_t *root)
     return 0;
 }
 
-static int yaml_fail(loader_t *ld, const yaml_parser_t *parser, const char *text, size_t len)
+int gm_cfg_yaml_fail(loader_t *ld, const yaml_parser_t *parser, const char *text, size_t len)
 {
     size_t line = parser->problem_mark.line + 1;
     const char *problem = parser->problem != NULL ? parser->problem : "cannot parse";
@@ -443,19 +443,19 @@ gm_config_t *gm_config_parse(const char *name, const char *text, size_t len, cha
     if (apply_defaults(&ld, top_opts, cfg) != 0)
         goto Exit;
     if (!yaml_parser_initialize(&parser)) {
-        yaml_fail(&ld, &parser, text, len);
+        gm_cfg_yaml_fail(&ld, &parser, text, len);
         goto Exit;
     }
     have_parser = true;
     yaml_parser_set_input_string(&parser, (const unsigned char *)(text != NULL ? text : ""), text != NULL ? len : 0);
     /* On failure libyaml has already released the document. */
     if (!yaml_parser_load(&parser, &doc)) {
-        yaml_fail(&ld, &parser, text, len);
+        gm_cfg_yaml_fail(&ld, &parser, text, len);
         goto Exit;
     }
     have_doc = true;
     if (!yaml_parser_load(&parser, &extra)) {
-        yaml_fail(&ld, &parser, text, len);
+        gm_cfg_yaml_fail(&ld, &parser, text, len);
         goto Exit;
     }
     bool more = yaml_document_get_root_node(&extra) != NULL;

@@ -25,22 +25,8 @@ static int check_table(loader_t *ld, yaml_node_t *node, const char *v)
     size_t n = strlen(v);
     if (n < 3 || n > 255)
         return gm_cfg_fail(ld, node, "a DynamoDB table name has 3 to 255 characters");
-    for (const char *p = v; *p != '\0'; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.'))
-            return gm_cfg_fail(ld, node, "a DynamoDB table name has only A-Z a-z 0-9 _ - .");
-    }
-    return 0;
-}
-
-static int check_url(loader_t *ld, yaml_node_t *node, const char *v)
-{
-    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-        return gm_cfg_fail(ld, node, "expected an http:// or https:// URL");
-    for (const char *p = v; *p != '\0'; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return gm_cfg_fail(ld, node, "a URL has no spaces or control characters");
+    if (!gm_cfg_only_chars(v, "_-."))
+        return gm_cfg_fail(ld, node, "a DynamoDB table name has only A-Z a-z 0-9 _ - .");
     return 0;
 }
 
@@ -48,13 +34,8 @@ static int check_url(loader_t *ld, yaml_node_t *node, const char *v)
 static int check_org(loader_t *ld, yaml_node_t *node, const char *v)
 {
     size_t n = strlen(v);
-    if (n > 39 || v[0] == '-' || v[n - 1] == '-')
+    if (n > 39 || v[0] == '-' || v[n - 1] == '-' || !gm_cfg_only_chars(v, "-"))
         return gm_cfg_fail(ld, node, "not a GitHub organization name");
-    for (const char *p = v; *p != '\0'; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
-            return gm_cfg_fail(ld, node, "not a GitHub organization name");
-    }
     return 0;
 }
 
@@ -75,7 +56,7 @@ const opt_t gm_cfg_ledger_opts[] = {
 };
 
 static const opt_t github_opts[] = {
-    {"url", OPT_STRING, CFG(backfill.github_url), "https://api.github.com", .check = check_url},
+    {"url", OPT_STRING, CFG(backfill.github_url), "https://api.github.com", .check = gm_cfg_check_endpoint},
     {"token", OPT_STRING, CFG(backfill.token), .check = check_secret_spec},
     {"app_id", OPT_ID, CFG(backfill.app_id), NULL, 1, INT64_MAX},
     {"app_key", OPT_STRING, CFG(backfill.app_key), .check = check_secret_spec},
@@ -99,24 +80,13 @@ const opt_t gm_cfg_backfill_opts[] = {
     /* GitHub keeps run history for 400 days at most. */
     {"window", OPT_DURATION, CFG(backfill.window_ms), "48h", MINUTE, 400 * DAY},
     {"jobs", OPT_BOOL, CFG(backfill.jobs), "false"},
-    {"receiver", OPT_STRING, CFG(backfill.receiver), .check = check_url},
+    {"receiver", OPT_STRING, CFG(backfill.receiver), .check = gm_cfg_check_endpoint},
     {"receiver_ca", OPT_STRING, CFG(backfill.receiver_ca), .check = gm_cfg_check_readable},
     {"redeliver", OPT_MAP, 0, .sub = redeliver_opts},
     {NULL},
 };
 
 /* ---- backfill.repositories ---- */
-
-static bool is_repository(const char *s)
-{
-    const char *slash = strchr(s, '/');
-    if (slash == NULL || slash == s || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
-        return false;
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '?' || *s == '#' || *s == '%')
-            return false;
-    return true;
-}
 
 static int repo_item(loader_t *ld, yaml_node_t *item, gm_scope_repo_t *out)
 {
@@ -135,7 +105,7 @@ static int repo_item(loader_t *ld, yaml_node_t *item, gm_scope_repo_t *out)
                 rc = gm_cfg_is_null(v) ? 0 : gm_cfg_scalar_text(ld, v, "a team name", &team);
             else
                 rc = gm_cfg_fail(ld, k, "unknown key (expected repository, team)");
-            if (rc == 0 && name != NULL && !is_repository(name))
+            if (rc == 0 && name != NULL && !gm_cfg_is_repository(name))
                 rc = gm_cfg_fail(ld, v, "expected owner/name, got \"%.64s\"", name);
             gm_cfg_path_pop(ld, saved);
             if (rc != 0)
@@ -146,7 +116,7 @@ static int repo_item(loader_t *ld, yaml_node_t *item, gm_scope_repo_t *out)
     } else {
         if (gm_cfg_scalar_text(ld, item, "a repository (owner/name) or a {repository, team} map", &name) != 0)
             return -1;
-        if (!is_repository(name))
+        if (!gm_cfg_is_repository(name))
             return gm_cfg_fail(ld, item, "expected owner/name, got \"%.64s\"", name);
     }
     out->repository = gm_strdup(name);
@@ -193,12 +163,11 @@ static int repo_file(loader_t *ld, yaml_node_t *node, gm_config_t *cfg, const ch
     int rc = -1;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    loader_t sub = {.name = path, .doc = &doc, .err = ld->err, .errlen = ld->errlen};
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(ld->err, ld->errlen, "%s:%zu: yaml: %s", path, parser.problem_mark.line + 1,
-                 parser.problem != NULL ? parser.problem : "cannot parse");
+        gm_cfg_yaml_fail(&sub, &parser, text, len);
         goto Exit;
     }
-    loader_t sub = {.name = path, .doc = &doc, .err = ld->err, .errlen = ld->errlen};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root == NULL) {
         rc = gm_cfg_fail(ld, node, "%s has no repositories", path);
@@ -236,11 +205,6 @@ static int load_repositories(loader_t *ld, yaml_node_t *node, void *base)
 
 /* ---- cross-field checks ---- */
 
-static int repo_cmp(const void *a, const void *b)
-{
-    return strcasecmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A repository's team from the list joins the teams map. */
 static int merge_team(loader_t *ld, yaml_node_t *at, gm_config_t *cfg, const gm_scope_repo_t *r)
 {
@@ -264,7 +228,6 @@ static int merge_team(loader_t *ld, yaml_node_t *at, gm_config_t *cfg, const gm_
     }
     t->repositories = gm_realloc(t->repositories, (t->count + 1) * sizeof(*t->repositories));
     t->repositories[t->count++] = gm_strdup(r->repository);
-    qsort(t->repositories, t->count, sizeof(char *), repo_cmp);
     return 0;
 }
 
@@ -298,6 +261,9 @@ int gm_cfg_finish_backfill(loader_t *ld, gm_config_t *cfg, yaml_node_t *root)
         if (cfg->backfill.repositories[i].team != NULL &&
             merge_team(ld, at, cfg, &cfg->backfill.repositories[i]) != 0)
             return -1;
+    /* Sorted once, for gm_config_team_of's binary search. */
+    for (size_t i = 0; i < cfg->team_count; i++)
+        qsort(cfg->teams[i].repositories, cfg->teams[i].count, sizeof(char *), gm_cfg_repo_cmp);
     gm_cfg_path_pop(ld, 0);
     return 0;
 }

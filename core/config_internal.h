@@ -66,6 +66,8 @@ const char *gm_cfg_describe(const yaml_node_t *node);
 size_t gm_cfg_seq_count(const yaml_node_t *node);
 int gm_cfg_scalar_text(loader_t *ld, yaml_node_t *node, const char *expect, const char **out);
 int gm_cfg_load_map(loader_t *ld, yaml_node_t *node, const opt_t *opts, void *base);
+/* A libyaml parse error as FILE:LINE: yaml: problem (ld->name is FILE). */
+int gm_cfg_yaml_fail(loader_t *ld, const yaml_parser_t *parser, const char *text, size_t len);
 /* The key node of `name` in a mapping (for error lines), or NULL. */
 yaml_node_t *gm_cfg_find_key(loader_t *ld, yaml_node_t *map, const char *name);
 
@@ -79,6 +81,8 @@ int gm_cfg_check_webhook_path(loader_t *ld, yaml_node_t *node, const char *value
 int gm_cfg_check_namespace(loader_t *ld, yaml_node_t *node, const char *value);
 int gm_cfg_check_region(loader_t *ld, yaml_node_t *node, const char *value);
 int gm_cfg_check_endpoint(loader_t *ld, yaml_node_t *node, const char *value);
+/* Only ASCII letters, digits and the characters of extra. */
+bool gm_cfg_only_chars(const char *s, const char *extra);
 int gm_cfg_check_log_group(loader_t *ld, yaml_node_t *node, const char *value);
 const char *gm_cfg_parse_address(const char *s, char **host, uint16_t *port);
 int gm_cfg_read_file(const char *path, size_t max, char **out, size_t *outlen);
@@ -92,6 +96,10 @@ int gm_cfg_load_secrets(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_secret(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_dimensions(loader_t *ld, yaml_node_t *node, void *base);
 int gm_cfg_load_teams(loader_t *ld, yaml_node_t *node, void *base);
+/* "owner/name": one slash, neither side empty, no spaces, controls, ? # %. */
+bool gm_cfg_is_repository(const char *s);
+/* strcasecmp of two char * elements, for qsort / bsearch of repositories. */
+int gm_cfg_repo_cmp(const void *a, const void *b);
 
 /* ---- config_backfill.c: the ledger and backfill sections ---- */
 

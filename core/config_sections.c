@@ -224,15 +224,14 @@ static const entry_t *find_duplicate(entry_t *e, size_t n, bool ignore_case, con
     return dup;
 }
 
-static bool is_repository(const char *s)
+bool gm_cfg_is_repository(const char *s)
 {
     const char *slash = strchr(s, '/');
     if (slash == NULL || slash == s || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
         return false;
-    for (; *s != '\0'; s++) {
-        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '?' || *s == '#' || *s == '%')
             return false;
-    }
     return true;
 }
 
@@ -251,7 +250,7 @@ static int load_team(loader_t *ld, yaml_node_t *node, size_t team, gm_team_t *t,
         const char *s = NULL;
         size_t saved = single ? ld->pathlen : gm_cfg_path_push_index(ld, i);
         int rc = gm_cfg_scalar_text(ld, item, "a repository (owner/name)", &s);
-        if (rc == 0 && !is_repository(s))
+        if (rc == 0 && !gm_cfg_is_repository(s))
             rc = gm_cfg_fail(ld, item, "expected owner/name, got \"%.64s\"", s);
         gm_cfg_path_pop(ld, saved);
         if (rc != 0)
@@ -263,7 +262,7 @@ static int load_team(loader_t *ld, yaml_node_t *node, size_t team, gm_team_t *t,
     return 0;
 }
 
-static int repo_cmp(const void *a, const void *b)
+int gm_cfg_repo_cmp(const void *a, const void *b)
 {
     return strcasecmp(*(char *const *)a, *(char *const *)b);
 }
@@ -313,7 +312,7 @@ int gm_cfg_load_teams(loader_t *ld, yaml_node_t *node, void *base)
     }
     /* Sorted for gm_config_team_of's binary search. */
     for (size_t i = 0; i < n; i++)
-        qsort(cfg->teams[i].repositories, cfg->teams[i].count, sizeof(char *), repo_cmp);
+        qsort(cfg->teams[i].repositories, cfg->teams[i].count, sizeof(char *), gm_cfg_repo_cmp);
     rc = 0;
 Exit:
     free(names);
@@ -327,7 +326,7 @@ const char *gm_config_team_of(const gm_config_t *cfg, const char *repository)
         return NULL;
     for (size_t i = 0; i < cfg->team_count; i++) {
         const gm_team_t *t = &cfg->teams[i];
-        if (bsearch(&repository, t->repositories, t->count, sizeof(char *), repo_cmp) != NULL)
+        if (bsearch(&repository, t->repositories, t->count, sizeof(char *), gm_cfg_repo_cmp) != NULL)
             return t->team;
     }
     return NULL;

@@ -146,7 +146,7 @@ int gm_cfg_check_readable(loader_t *ld, yaml_node_t *node, const char *value)
     return 0;
 }
 
-static bool only_chars(const char *s, const char *extra)
+bool gm_cfg_only_chars(const char *s, const char *extra)
 {
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
@@ -175,7 +175,7 @@ int gm_cfg_check_webhook_path(loader_t *ld, yaml_node_t *node, const char *value
 /* CloudWatch's rules, checked here so a typo stops the start, not every flush. */
 int gm_cfg_check_namespace(loader_t *ld, yaml_node_t *node, const char *value)
 {
-    if (strlen(value) > 255 || !only_chars(value, ".-_/#: "))
+    if (strlen(value) > 255 || !gm_cfg_only_chars(value, ".-_/#: "))
         return gm_cfg_fail(ld, node, "expected at most 255 letters, digits, spaces or . - _ / # :");
     if (strncmp(value, "AWS/", 4) == 0)
         return gm_cfg_fail(ld, node, "AWS/ namespaces are reserved for AWS services");
@@ -184,7 +184,7 @@ int gm_cfg_check_namespace(loader_t *ld, yaml_node_t *node, const char *value)
 
 int gm_cfg_check_region(loader_t *ld, yaml_node_t *node, const char *value)
 {
-    if (strlen(value) > 64 || !only_chars(value, "-"))
+    if (strlen(value) > 64 || !gm_cfg_only_chars(value, "-"))
         return gm_cfg_fail(ld, node, "expected a region name such as eu-west-1, got \"%.64s\"", value);
     return 0;
 }
@@ -207,7 +207,7 @@ int gm_cfg_check_endpoint(loader_t *ld, yaml_node_t *node, const char *value)
 
 int gm_cfg_check_log_group(loader_t *ld, yaml_node_t *node, const char *value)
 {
-    if (strlen(value) > 512 || !only_chars(value, ".-_/#"))
+    if (strlen(value) > 512 || !gm_cfg_only_chars(value, ".-_/#"))
         return gm_cfg_fail(ld, node, "expected at most 512 letters, digits or . - _ / #");
     return 0;
 }

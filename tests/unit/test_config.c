@@ -857,7 +857,12 @@ Test(config, backfill_cross_checks)
     expect_error(HEAD "backfill:\n  repositories: [a/b, A/B]\n",
                  "t.yaml:4: backfill.repositories[1]: a/b is listed twice");
     expect_error(HEAD "backfill:\n  github:\n    url: ftp://x\n",
-                 "t.yaml:5: backfill.github.url: expected an http:// or https:// URL");
+                 "t.yaml:5: backfill.github.url: expected an http:// or https:// URL, got \"ftp://x\"");
+    /* One URL rule for every URL the configuration takes. */
+    expect_error(HEAD "backfill:\n  receiver: http://\n",
+                 "t.yaml:4: backfill.receiver: expected an http:// or https:// URL, got \"http://\"");
+    /* One repository rule for teams and the backfill's scope. */
+    expect_error(HEAD "teams:\n  web: [acme/we%b]\n", "t.yaml:4: teams.web[0]: expected owner/name, got \"acme/we%b\"");
 }
 
 Test(config, backfill_repositories_file_with_teams, .fini = leave_tmpdir)
@@ -882,6 +887,10 @@ Test(config, backfill_repositories_file_with_teams, .fini = leave_tmpdir)
     write_file("repositories.yml", "- {repository: acme/infra, team: web}\n");
     expect_error(HEAD "teams:\n  platform: [acme/infra]\nbackfill:\n  repositories: repositories.yml\n",
                  "t.yaml:5: backfill: acme/infra is in team platform in teams and in team web in repositories.yml");
+    /* A YAML error in the file is reported at its own line. */
+    write_file("repositories.yml", "- acme/a\n- acme/b\n- acme/\xff\n");
+    expect_error(HEAD "backfill:\n  repositories: repositories.yml\n",
+                 "repositories.yml:3: yaml: invalid leading UTF-8 octet");
     expect_error(HEAD "backfill:\n  repositories: missing.yml\n",
                  "t.yaml:4: backfill.repositories: cannot read missing.yml: No such file or directory");
 }
