@@ -169,7 +169,8 @@ static void write_record(gm_processor_t *p, const gm_delivery_t *d, const gm_rec
         }
         return;
     }
-    bool backfilled = d->backfilled || res->backfilled;
+    /* Set by the signed body, so only a holder of the secret can set it. */
+    bool backfilled = res->backfilled;
     gm_emf_opts_t opts = {
         .namespace_ = cfg->publish.namespace_,
         .dimensions = cfg->publish.dimensions,

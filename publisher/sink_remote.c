@@ -170,10 +170,13 @@ static int send_body(remote_t *r, const char *body)
     for (unsigned attempt = 0;; attempt++) {
         gm_aws_response_t resp;
         gm_aws_outcome_t o = r->client->send(r->client, body, len, &resp);
+        /* Counting parses the body: outside the lock that /readyz and
+         * /metrics take on the event loops. */
+        size_t items = o == GM_AWS_OK ? r->client->count(body) : 0;
         pthread_mutex_lock(&r->lock);
         if (o == GM_AWS_OK) {
             r->requests_ok++;
-            r->items_sent += r->client->count(body);
+            r->items_sent += items;
             r->bytes_sent += len;
             r->last_success_ms = gm_remote_now_ms();
         } else {
@@ -516,13 +519,13 @@ static int remote_check(gm_sink_t *s, char *err, size_t errlen)
         return -1;
     pthread_mutex_lock(&r->lock);
     int64_t age = r->backlog_since_ms ? gm_remote_now_ms() - r->backlog_since_ms : 0;
-    pthread_mutex_unlock(&r->lock);
-    if (age > (int64_t)r->cfg->publish.max_backlog_age_ms) {
+    int degraded = age > (int64_t)r->cfg->publish.max_backlog_age_ms;
+    /* The publisher thread writes last_error under the lock. */
+    if (degraded)
         snprintf(err, errlen, "%s backlog is %lld s old (last error: %s)", r->client->name, (long long)(age / 1000),
                  r->last_error[0] ? r->last_error : "none");
-        return 1;
-    }
-    return 0;
+    pthread_mutex_unlock(&r->lock);
+    return degraded ? 1 : 0;
 }
 
 /* At shutdown: let the publisher send what is confirmed, for a while. */

@@ -18,7 +18,7 @@ typedef struct {
     size_t dimension_count;
     const char *team;        /* NULL when the repository has no team */
     bool teams_configured;   /* true: an unmapped repository gets Team "unassigned" */
-    const char *delivery_id; /* NULL for backfilled records */
+    const char *delivery_id; /* NULL when there is none */
     bool backfilled;
 } gm_emf_opts_t;
 

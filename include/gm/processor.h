@@ -22,11 +22,10 @@
 
 typedef struct {
     const char *event;    /* X-GitHub-Event, NUL-terminated */
-    const char *delivery; /* X-GitHub-Delivery, NUL-terminated; NULL for backfilled records */
+    const char *delivery; /* X-GitHub-Delivery, NUL-terminated; NULL when there is none */
     const void *body;     /* the raw, verified body */
     size_t len;
     bool form_encoded; /* application/x-www-form-urlencoded: the JSON is in "payload" */
-    bool backfilled;        /* also set by the body's "gha_metrics": {"source": "backfill"} */
     int64_t received_at_ms; /* ledger expiry counts from here, so a replay decides as the original did */
 } gm_delivery_t;
 
