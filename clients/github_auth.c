@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -149,15 +150,11 @@ int gm_github_ensure_token(gm_github_t *gh, char *err, size_t errlen)
         }
     }
     if (o != NULL) {
-        /* Wipe the token held in the parsed answer before freeing it. */
+        /* Wipe the token in the parsed answer, in place, before it is freed
+         * (replacing the string would free the old bytes unwiped). */
         json_t *t = json_object_get(o, "token");
-        if (json_is_string(t)) {
-            size_t n = json_string_length(t);
-            char *z = gm_calloc(1, n + 1);
-            memset(z, '*', n);
-            json_string_setn(t, z, n);
-            free(z);
-        }
+        if (json_is_string(t))
+            OPENSSL_cleanse((char *)json_string_value(t), json_string_length(t));
         json_decref(o);
     }
     free(url);

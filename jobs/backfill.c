@@ -183,53 +183,40 @@ gm_receiver_outcome_t bf_submit(bf_t *b, bool job, int64_t id, int64_t attempt, 
 
 /* ---- GETs ------------------------------------------------------------------------------------- */
 
-static bool says_rate_limit(const char *m)
-{
-    for (const char *p = m; *p != '\0'; p++)
-        if (strncasecmp(p, "rate limit", 10) == 0)
-            return true;
-    return false;
-}
-
 bf_got_t bf_get(bf_t *b, const char *path_or_url, bool as_app, bool settled_ok, gm_github_page_t *page, long *status,
                 char *why, size_t whylen)
 {
     *status = 0;
-    for (int tries = 0;; tries++) {
-        char e[512] = "";
-        int rc = as_app ? gm_github_get_page_as_app(b->o->gh, path_or_url, page, e, sizeof(e))
-                        : gm_github_get_page(b->o->gh, path_or_url, page, e, sizeof(e));
-        if (rc != 0) {
-            snprintf(why, whylen, "%s", e);
-            gm_github_page_clear(page);
-            return BF_FAILED;
-        }
-        long st = page->status;
-        *status = st;
-        if ((st == 200 || st == 304) && page->body != NULL)
-            return BF_GOT;
-        if (st == 304 && page->from_cache && settled_ok)
-            return BF_UNCHANGED;
-        if (st == 404) {
-            snprintf(why, whylen, "HTTP 404: Not Found");
-            gm_github_page_clear(page);
-            return BF_GONE;
-        }
-        const char *m = json_string_value(json_object_get(page->body, "message"));
-        if ((st == 403 || st == 429) && m != NULL && says_rate_limit(m) && tries < BF_LIMIT_RETRIES) {
-            gm_github_page_clear(page);
-            continue; /* the client has waited already: the same request again, nothing lost */
-        }
-        snprintf(why, whylen, "HTTP %ld: %s", st, m != NULL ? m : st == 304 ? "no cached body" : "no message");
+    char e[512] = "";
+    int rc = as_app ? gm_github_get_page_as_app(b->o->gh, path_or_url, page, e, sizeof(e))
+                    : gm_github_get_page(b->o->gh, path_or_url, page, e, sizeof(e));
+    if (rc != 0) {
+        snprintf(why, whylen, "%s", e);
         gm_github_page_clear(page);
         return BF_FAILED;
     }
+    long st = page->status;
+    *status = st;
+    if ((st == 200 || st == 304) && page->body != NULL)
+        return BF_GOT;
+    if (st == 304 && page->from_cache && settled_ok)
+        return BF_UNCHANGED;
+    if (st == 404) {
+        snprintf(why, whylen, "HTTP 404: Not Found");
+        gm_github_page_clear(page);
+        return BF_GONE;
+    }
+    /* Rate limits were the client's to wait out: what comes back is final. */
+    const char *m = json_string_value(json_object_get(page->body, "message"));
+    snprintf(why, whylen, "HTTP %ld: %s", st, m != NULL ? m : st == 304 ? "no cached body" : "no message");
+    gm_github_page_clear(page);
+    return BF_FAILED;
 }
 
 /* ---- scope ------------------------------------------------------------------------------------------ */
 
 /* "owner/name" of GitHub's characters: it goes into URL paths unescaped. */
-static bool valid_repository(const char *s)
+bool gm_backfill_valid_repository(const char *s)
 {
     const char *slash = strchr(s, '/');
     if (slash == NULL || slash == s || slash[1] == '\0' || strchr(slash + 1, '/') != NULL || strlen(s) > 200)
@@ -294,7 +281,7 @@ static int list_repositories(bf_t *b, names_t *out)
         json_array_foreach(list, i, r)
         {
             const char *name = json_string_value(json_object_get(r, "full_name"));
-            if (name != NULL && valid_repository(name))
+            if (name != NULL && gm_backfill_valid_repository(name))
                 names_add(out, name);
             else if (name != NULL)
                 bf_add_failure(b, name, 0, "not an owner/name this client can put in a path");
@@ -332,7 +319,7 @@ static int check_opts(const gm_backfill_opts_t *o, char *err, size_t errlen)
         return -1;
     }
     for (size_t i = 0; i < o->repository_count; i++)
-        if (o->repositories[i] == NULL || !valid_repository(o->repositories[i])) {
+        if (o->repositories[i] == NULL || !gm_backfill_valid_repository(o->repositories[i])) {
             snprintf(err, errlen, "backfill: repository %zu is not owner/name", i + 1);
             return -1;
         }

@@ -24,9 +24,6 @@
 #define BF_LOOKUP_BATCH 100
 /* Submissions failing in a row before the run stops. */
 #define BF_MAX_FAILURES_IN_A_ROW 5
-/* Rate-limit answers the client gave back (after its own waits and retries)
- * that are asked again before a request counts as failed. */
-#define BF_LIMIT_RETRIES 3
 
 /* A set of int64 ids (open addressing; 0 is never an id GitHub gives). */
 typedef struct {

@@ -85,41 +85,15 @@ typedef struct {
     gm_receiver_t *receiver;
 } ctx_t;
 
-/* "r:<id>:<attempt>", "j:<id>:<attempt>", "d:<guid>" → the embedded key. */
-static int embedded_key(const char *k, uint64_t *out)
-{
-    if ((k[0] == 'r' || k[0] == 'j') && k[1] == ':') {
-        char *end;
-        long long id = strtoll(k + 2, &end, 10);
-        if (*end != ':')
-            return -1;
-        long long attempt = strtoll(end + 1, &end, 10);
-        if (*end != '\0')
-            return -1;
-        *out = k[0] == 'r' ? gm_ledger_key_run(id, attempt) : gm_ledger_key_job(id, attempt);
-        return 0;
-    }
-    if (k[0] == 'd' && k[1] == ':') {
-        *out = gm_ledger_key_delivery(k + 2, strlen(k + 2));
-        return 0;
-    }
-    return -1;
-}
-
 static int lookup(void *vctx, const char *const *keys, size_t n, unsigned char *known, char *err, size_t errlen)
 {
     ctx_t *c = vctx;
     int64_t now = gm_wall_ms();
     if (c->ddb != NULL)
         return gm_ddb_lookup(c->ddb, keys, n, now, known, err, errlen);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t key;
-        if (embedded_key(keys[i], &key) != 0) {
-            snprintf(err, errlen, "not a ledger key: %.64s", keys[i]);
-            return -1;
-        }
-        known[i] = c->snapshot != NULL && gm_ledger_contains(c->snapshot, key, now) ? 1 : 0;
-    }
+    /* The embedded ledger's keys are hashes of these same strings. */
+    for (size_t i = 0; i < n; i++)
+        known[i] = c->snapshot != NULL && gm_ledger_contains(c->snapshot, gm_ledger_key(keys[i], strlen(keys[i])), now);
     return 0;
 }
 
@@ -153,7 +127,7 @@ static int open_snapshot(ctx_t *c, char *err, size_t errlen)
         c->snapshot = gm_ledger_open_snapshot(cfg->spool.dir, &lo, generation, gm_wall_ms(), err, errlen);
         if (c->snapshot != NULL)
             return 0;
-        if (strstr(err, strerror(ENOENT)) == NULL)
+        if (errno != ENOENT)
             return -1;
     }
     return -1;
@@ -332,7 +306,7 @@ json_t *gm_backfill_job_lambda_handler(void *vcfg, const json_t *event, const gm
         repos = gm_calloc(json_array_size(list) + 1, sizeof(*repos));
         for (size_t i = 0; i < json_array_size(list); i++) {
             const char *r = json_string_value(json_array_get(list, i));
-            if (r == NULL || strchr(r, '/') == NULL) {
+            if (r == NULL || !gm_backfill_valid_repository(r)) {
                 snprintf(err, errlen, "event.repositories[%zu]: expected owner/name", i);
                 free(repos);
                 return NULL;
@@ -346,7 +320,7 @@ json_t *gm_backfill_job_lambda_handler(void *vcfg, const json_t *event, const gm
         req.jobs = json_is_true(jobs);
     req.dry_run = json_is_true(dry);
     if (inv->deadline_ms > 0)
-        req.deadline_ms = inv->deadline_ms - LAMBDA_MARGIN_MS;
+        req.deadline_ms = gm_wall_ms() + gm_lambda_remaining_ms(inv) - LAMBDA_MARGIN_MS;
 
     int rc = gm_backfill_job_run(cfg, &req, &summary, err, errlen);
     free(repos);

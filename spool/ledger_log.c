@@ -411,6 +411,7 @@ gm_ledger_t *gm_ledger_open_snapshot(const char *dir, const gm_ledger_opts_t *op
         return NULL;
     gm_ledger_t *l = ledger_new(dir, opts, generation);
 
+    int saved;
     char *path = log_path(l, generation, "");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -426,14 +427,19 @@ gm_ledger_t *gm_ledger_open_snapshot(const char *dir, const gm_ledger_opts_t *op
     close(fd);
     if (rc != 0) {
         snprintf(err, errlen, "%s: %s", path, scan_err);
+        errno = EIO;
         goto Error;
     }
     l->log_size = scan.valid_end;
     free(path);
     return l;
 Error:
+    /* errno survives the clean-up: ENOENT tells the caller to read the
+     * checkpoint again. */
+    saved = errno;
     free(path);
     gm_ledger_close(l);
+    errno = saved;
     return NULL;
 }
 

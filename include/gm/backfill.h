@@ -203,6 +203,9 @@ json_t *gm_backfill_summary_json(const gm_backfill_summary_t *s);
 void gm_backfill_summary_print(const gm_backfill_summary_t *s, FILE *f);
 void gm_backfill_summary_clear(gm_backfill_summary_t *s);
 
+/* "owner/name" as GitHub allows it in a URL path (the scope's rule). */
+bool gm_backfill_valid_repository(const char *s);
+
 /* Exposed for tests and the CLI: the delivery ids of synthetic deliveries
  * ("backfill-run-<id>-<attempt>", "backfill-job-<id>-<attempt>"; buf of at
  * least 64 bytes). */

@@ -63,9 +63,9 @@ void gm_ledger_close(gm_ledger_t *l);
 /* A read-only copy of another process's ledger (the backfill beside a
  * running receiver): loads DIR/ledger.<generation>.log as far as its whole
  * frames go, without writing, cutting or removing anything. Lookups work;
- * nothing it is given is ever written (gm_ledger_sync fails on it). ENOENT
- * in err when that generation is gone (a compaction switched files: read
- * the checkpoint again). */
+ * nothing it is given is ever written (gm_ledger_sync fails on it). NULL
+ * with errno ENOENT when that generation is gone (a compaction switched
+ * files: read the checkpoint again). */
 gm_ledger_t *gm_ledger_open_snapshot(const char *dir, const gm_ledger_opts_t *opts, uint64_t generation,
                                      int64_t now_ms, char *err, size_t errlen);
 

@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -985,6 +986,8 @@ Test(ledger, snapshot_of_a_missing_generation_says_so)
 {
     gm_ledger_opts_t opts = {.retention_ms = RETENTION, .max_entries = 1000};
     char err[256] = "";
+    errno = 0;
     cr_assert_null(gm_ledger_open_snapshot(dir, &opts, 42, T0, err, sizeof(err)));
+    cr_assert_eq(errno, ENOENT, "the caller tells a compaction race by errno");
     cr_assert_not_null(strstr(err, "No such file"), "%s", err);
 }
