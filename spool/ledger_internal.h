@@ -47,6 +47,9 @@ typedef struct {
     uint32_t expires_hour; /* live while the current hour is below this */
     uint32_t durable_hour; /* the latest expiry the synced log holds for key; 0: none */
 } ledger_slot_t;
+/* README's memory figures (32 bytes an entry at the bound, the table at most
+ * half full) rest on this. */
+_Static_assert(sizeof(ledger_slot_t) == 16, "a ledger slot is 16 bytes");
 
 struct gm_ledger {
     pthread_mutex_t lock;

@@ -3,7 +3,7 @@
 // `gha-metrics backfill` spends on it: a dry run (listing only), a full run that hands every missing
 // run to a real receiver, and the same full run again right after (ETags: only 304s).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -93,7 +93,8 @@ async function measure(label, extra) {
   if (r.code !== 0) throw new Error(`${label}: exit ${r.code}\n${r.err.slice(-2000)}`);
   const s = JSON.parse(r.out.slice(r.out.indexOf("{")));
   const c = gh.counts();
-  rows.push({ label, requests: c.requests, notModified: c.notModified, counted: c.counted, stored: s.runs_stored, split: s.windows_split, ms: r.ms });
+  const cache = path.join(dir, "spool", "github-etags.json");
+  rows.push({ etagBytes: existsSync(cache) ? statSync(cache).size : 0, label, requests: c.requests, notModified: c.notModified, counted: c.counted, stored: s.runs_stored, split: s.windows_split, ms: r.ms });
 }
 await measure("dry run (listing only)", ["--dry-run"]);
 rmSync(path.join(dir, "spool", "github-etags.json"), { force: true }); // cold again
@@ -106,7 +107,7 @@ await gh.close();
 const pad = (s, n) => String(s).padEnd(n);
 const num = (s, n) => String(s).padStart(n);
 console.log(`${REPOS} repositories × ${DAYS} days: ${total} completed runs; lower bound ${lowerBound} listing requests (one per 100 runs, at least one per repository)\n`);
-console.log(`${pad("run", 42)}${num("requests", 9)}${num("304s", 7)}${num("billed", 8)}${num("vs bound", 10)}${num("splits", 8)}${num("stored", 8)}${num("wall s", 8)}`);
+console.log(`${pad("run", 42)}${num("requests", 9)}${num("304s", 7)}${num("billed", 8)}${num("vs bound", 10)}${num("splits", 8)}${num("stored", 8)}${num("wall s", 8)}${num("ETag KB", 9)}`);
 for (const r of rows)
-  console.log(`${pad(r.label, 42)}${num(r.requests, 9)}${num(r.notModified, 7)}${num(r.counted, 8)}${num((r.requests / lowerBound).toFixed(2) + "×", 10)}${num(r.split, 8)}${num(r.stored, 8)}${num((r.ms / 1000).toFixed(1), 8)}`);
-console.log("\nbilled: requests counted against the hourly limit (a 304 is free). Machine: " + `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}`);
+  console.log(`${pad(r.label, 42)}${num(r.requests, 9)}${num(r.notModified, 7)}${num(r.counted, 8)}${num((r.requests / lowerBound).toFixed(2) + "×", 10)}${num(r.split, 8)}${num(r.stored, 8)}${num((r.ms / 1000).toFixed(1), 8)}${num((r.etagBytes / 1024).toFixed(0), 9)}`);
+console.log("\nbilled: requests counted against the hourly limit (a 304 is free); ETag KB: the size of spool.dir/github-etags.json after the run. Machine: " + `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}`);

@@ -90,9 +90,9 @@ test("records exactly the runs no delivery brought, with the fewest requests; a 
     const res = await deliver(srv.webhookUrl, { event: "workflow_run", payload: runDeliveryOf(r), secret: SECRET });
     assert.equal(res.status, 202);
   }
+  // Idle means the checkpoint past the last delivery, and the ledger log with it, are on disk: what the
+  // backfill's snapshot reads.
   await srv.waitIdle();
-  // The snapshot the backfill reads is the last checkpoint's ledger (at most a second behind).
-  await new Promise((r) => setTimeout(r, 1200));
   gh.clear();
   const cfg = backfillConfig(srv, { repositories: ["octo-org/alpha", "octo-org/beta"] });
 
@@ -122,7 +122,6 @@ test("records exactly the runs no delivery brought, with the fewest requests; a 
   assert.equal(m.get("gha_metrics_records_backfilled_total", { kind: "run" }), 180 - delivered.length);
 
   // Right after: nothing missing, nothing submitted, every listing page a 304.
-  await new Promise((r) => setTimeout(r, 1200));
   gh.clear();
   const second = await backfill(cfg);
   assert.equal(second.code, 0, second.stderr);
@@ -151,28 +150,33 @@ test("--dry-run prints what is missing and changes nothing", async () => {
   for (const r of runs) assert.match(plain.stdout, new RegExp(`octo-org/gamma\\s+${r.id}\\s+1\\s`), plain.stdout);
   assert.equal(res.summary.runs_missing, 4);
   assert.equal(res.summary.runs_stored, 0);
-  await new Promise((r) => setTimeout(r, 300));
   assert.equal(runRecords(srv).length, 0);
   const m = await srv.metrics();
   assert.equal(m.get("gha_metrics_spool_appended_total") ?? 0, 0, "nothing reached the receiver");
   await srv.stop();
 });
 
-test("rate limits (secondary with retry-after, primary until reset) slow it down but lose nothing", async () => {
+test("rate limits (a secondary 403 with retry-after, the primary reserve until reset) slow it down but lose nothing", async () => {
   gh.reset();
   const runs = [...seedRuns("octo-org/delta", 120), ...seedRuns("octo-org/epsilon", 5)];
   const srv = await startReceiver();
   const cfg = backfillConfig(srv, { repositories: ["octo-org/delta", "octo-org/epsilon"] });
   gh.secondaryLimit(1, 1); // the first request: 403 with retry-after: 1
-  gh.setRateLimit({ limit: 5000, remaining: 2, resetInS: 2 }); // then the hour runs out after two more
+  // Then 51 requests left of the hour, reset in 3 s: at the client's reserve of 50 after one more, so it
+  // waits for the reset instead of running the bucket dry.
+  gh.setRateLimit({ limit: 5000, remaining: 51, resetInS: 3 });
   const started = Date.now();
   const res = await backfill(cfg);
   assert.equal(res.code, 0, res.stderr);
   assert.ok(Date.now() - started >= 1000, "waited for retry-after");
   assert.equal(res.summary.runs_stored, runs.length);
-  assert.ok(res.summary.api_rate_limited >= 1);
+  assert.equal(res.summary.api_rate_limited, 1, "the secondary 403");
   const c = gh.counts();
   assert.equal(c.secondaryLimited, 1);
+  assert.equal(c.primaryLimited, 0, "the reserve kept it from ever being refused");
+  // 1 s for the retry-after, then until the reset (about 2 s more).
+  assert.ok(res.summary.api_waited_ms >= 2000, `waited ${res.summary.api_waited_ms} ms`);
+  assert.equal(c.maxInFlight, 1, "one request at a time");
   await srv.waitIdle();
   assert.equal(runRecords(srv).length, runs.length);
   await srv.stop();
@@ -212,7 +216,6 @@ test("--jobs records the jobs of missing runs too, once", async () => {
     secret: SECRET,
   });
   await srv.waitIdle();
-  await new Promise((r) => setTimeout(r, 1200));
   const cfg = backfillConfig(srv, { repositories: ["octo-org/eta"] });
   const res = await backfill(cfg, ["--jobs"]);
   assert.equal(res.code, 0, res.stderr);
@@ -253,7 +256,6 @@ test("redelivers only failed guids that the ledger does not know, at most one PO
   const res0 = await deliver(srv.webhookUrl, { event: "workflow_run", payload: runDeliveryOf(run0), secret: SECRET, delivery: "f4-in-ledger" });
   assert.equal(res0.status, 202);
   await srv.waitIdle();
-  await new Promise((r) => setTimeout(r, 1200));
   gh.addRepo("octo-org/theta");
   const cfg = backfillConfig(srv, { repositories: ["octo-org/theta"], redeliver: { organization: "octo-org", hook_id: 77 } });
 
