@@ -361,13 +361,9 @@ static struct curl_slist *append_header(struct curl_slist *l, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    struct curl_slist *r = curl_slist_append(l, s);
+    struct curl_slist *r = gm_http_header(l, s);
     OPENSSL_cleanse(s, (size_t)n);
     free(s);
-    if (r == NULL) {
-        fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"aws\",\"msg\":\"out of memory\"}\n");
-        abort();
-    }
     return r;
 }
 

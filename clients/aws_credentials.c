@@ -221,10 +221,10 @@ static int meta_request(CURL *c, bool put, const char *url, const char *header, 
 {
     struct curl_slist *h = NULL;
     if (header != NULL)
-        h = curl_slist_append(h, header);
-    h = curl_slist_append(h, "Accept:");
+        h = gm_http_header(h, header);
+    h = gm_http_header(h, "Accept:");
     if (put)
-        h = curl_slist_append(h, "Content-Type:");
+        h = gm_http_header(h, "Content-Type:");
     gm_http_body_init(body, MAX_META_RESPONSE, MAX_META_RESPONSE); /* no realloc: no stray copies of secrets */
 
     curl_easy_reset(c);

@@ -425,19 +425,15 @@ int gm_github_perform(gm_github_t *gh, const char *method, const char *url, cons
         gm_http_wipe_free(secret);
 
         struct curl_slist *h = NULL;
-        h = curl_slist_append(h, "Accept: application/vnd.github+json");
-        h = curl_slist_append(h, "X-GitHub-Api-Version: " API_VERSION);
-        h = curl_slist_append(h, auth_line);
+        h = gm_http_header(h, "Accept: application/vnd.github+json");
+        h = gm_http_header(h, "X-GitHub-Api-Version: " API_VERSION);
+        h = gm_http_header(h, auth_line);
         char *inm = etag != NULL ? gm_asprintf("If-None-Match: %s", etag) : NULL;
         if (inm != NULL)
-            h = curl_slist_append(h, inm);
+            h = gm_http_header(h, inm);
         if (json_body != NULL) {
-            h = curl_slist_append(h, "Content-Type: application/json");
-            h = curl_slist_append(h, "Expect:");
-        }
-        if (h == NULL) {
-            fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"github\",\"msg\":\"out of memory\"}\n");
-            abort();
+            h = gm_http_header(h, "Content-Type: application/json");
+            h = gm_http_header(h, "Expect:");
         }
         free(inm);
         gm_http_wipe_free(auth_line);

@@ -83,3 +83,8 @@ void gm_http_trust(CURL *c, const char *ca_file)
     if (ca_file != NULL && *ca_file != '\0')
         curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 }
+
+struct curl_slist *gm_http_header(struct curl_slist *list, const char *line)
+{
+    return gm_need(curl_slist_append(list, line));
+}

@@ -250,15 +250,11 @@ gm_receiver_outcome_t gm_receiver_submit(gm_receiver_t *r, const char *event, co
     snprintf(id_line, sizeof(id_line), "X-GitHub-Delivery: %s", delivery_id);
     snprintf(sig_line, sizeof(sig_line), "X-Hub-Signature-256: %s", sig);
     struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, ev_line);
-    h = curl_slist_append(h, id_line);
-    h = curl_slist_append(h, sig_line);
-    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-    if (h == NULL) {
-        fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"receiver\",\"msg\":\"out of memory\"}\n");
-        abort();
-    }
+    h = gm_http_header(h, "Content-Type: application/json");
+    h = gm_http_header(h, ev_line);
+    h = gm_http_header(h, id_line);
+    h = gm_http_header(h, sig_line);
+    h = gm_http_header(h, "Expect:"); /* no 100-continue round trip */
     CURL *c = r->curl;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);

@@ -16,6 +16,13 @@ static void oom(void)
     abort();
 }
 
+void *gm_need(void *p)
+{
+    if (p == NULL)
+        oom();
+    return p;
+}
+
 void *gm_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

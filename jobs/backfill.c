@@ -151,11 +151,7 @@ gm_receiver_outcome_t bf_submit(bf_t *b, bool job, int64_t id, int64_t attempt, 
     gm_backfill_summary_t *s = b->s;
     char delivery[64];
     gm_backfill_delivery_id(delivery, sizeof(delivery), job, id, attempt);
-    char *text = json_dumps(body, JSON_COMPACT);
-    if (text == NULL) {
-        fprintf(stderr, "{\"level\":\"fatal\",\"module\":\"backfill\",\"msg\":\"out of memory\"}\n");
-        abort();
-    }
+    char *text = gm_need(json_dumps(body, JSON_COMPACT));
     char why[256] = "";
     int rc =
         b->o->submit(b->o->ctx, job ? "workflow_job" : "workflow_run", delivery, text, strlen(text), why, sizeof(why));

@@ -157,11 +157,11 @@ static perform_rc_t perform(rt_t *rt, const char *path, const char *body, size_t
     if (body == NULL) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     } else {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip for bodies over 1 KiB */
+        h = gm_http_header(h, "Content-Type: application/json");
+        h = gm_http_header(h, "Expect:"); /* no 100-continue round trip for bodies over 1 KiB */
         if (errtype != NULL) {
             type_header = gm_asprintf("Lambda-Runtime-Function-Error-Type: %s", errtype);
-            h = curl_slist_append(h, type_header);
+            h = gm_http_header(h, type_header);
         }
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -250,10 +250,8 @@ static char *error_body(const char *errtype, const char *message)
     json_t *o = json_object();
     json_object_set_new(o, "errorMessage", json_string_lossy(message));
     json_object_set_new(o, "errorType", json_string(errtype));
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = gm_need(json_dumps(o, JSON_COMPACT)); /* only out of memory fails it */
     json_decref(o);
-    if (s == NULL)
-        abort(); /* only out of memory makes dumping two strings fail */
     return s;
 }
 

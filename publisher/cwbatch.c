@@ -57,7 +57,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "gm/alloc.h"
 
@@ -65,17 +64,6 @@
 
 /* Out of memory inside jansson: the one condition the service does not
  * survive (gm/alloc.h), handled the same way. */
-void *gm_cw_need(void *p)
-{
-    if (p == NULL) {
-        static const char msg[] = "{\"level\":\"fatal\",\"module\":\"cwbatch\",\"msg\":\"out of memory\"}\n";
-        ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        (void)r;
-        abort();
-    }
-    return p;
-}
-
 /* ------------------------------------------------------------ buffer */
 
 void gm_cw_buf_add(gm_cw_buf_t *b, const void *s, size_t n)
@@ -181,8 +169,8 @@ static int digits_for(double v)
 static json_t *number(double v)
 {
     if (integral(v))
-        return gm_cw_need(json_integer((json_int_t)v));
-    return gm_cw_need(json_real(v));
+        return gm_need(json_integer((json_int_t)v));
+    return gm_need(json_real(v));
 }
 
 /* One datum as compact JSON: {"MetricName","Dimensions"?,"Timestamp",
@@ -194,24 +182,24 @@ static char *datum_json(const cw_datum_t *d, size_t *len)
     const char *unit = metric + strlen(metric) + 1;
     const char *p = unit + strlen(unit) + 1;
 
-    json_t *o = gm_cw_need(json_object());
+    json_t *o = gm_need(json_object());
     /* Every string came out of json_loadb: valid UTF-8 without NUL. */
-    json_object_set_new(o, "MetricName", gm_cw_need(json_string_nocheck(metric)));
+    json_object_set_new(o, "MetricName", gm_need(json_string_nocheck(metric)));
     if (d->ndims > 0) {
-        json_t *dims = gm_cw_need(json_array());
+        json_t *dims = gm_need(json_array());
         for (size_t i = 0; i < d->ndims; i++) {
             const char *name = p;
             const char *value = name + strlen(name) + 1;
             p = value + strlen(value) + 1;
-            json_t *dim = gm_cw_need(json_object());
-            json_object_set_new(dim, "Name", gm_cw_need(json_string_nocheck(name)));
-            json_object_set_new(dim, "Value", gm_cw_need(json_string_nocheck(value)));
+            json_t *dim = gm_need(json_object());
+            json_object_set_new(dim, "Name", gm_need(json_string_nocheck(name)));
+            json_object_set_new(dim, "Value", gm_need(json_string_nocheck(value)));
             json_array_append_new(dims, dim);
         }
         json_object_set_new(o, "Dimensions", dims);
     }
-    json_object_set_new(o, "Timestamp", gm_cw_need(json_integer(d->minute_ms / 1000)));
-    json_object_set_new(o, "Unit", gm_cw_need(json_string_nocheck(unit)));
+    json_object_set_new(o, "Timestamp", gm_need(json_integer(d->minute_ms / 1000)));
+    json_object_set_new(o, "Unit", gm_need(json_string_nocheck(unit)));
 
     int prec = 15;
     for (size_t i = 0; i < d->n; i++)
@@ -223,16 +211,16 @@ static char *datum_json(const cw_datum_t *d, size_t *len)
     if (d->n == 1 && d->counts[0] == 1) {
         json_object_set_new(o, "Value", number(d->values[0]));
     } else {
-        json_t *values = gm_cw_need(json_array());
-        json_t *counts = gm_cw_need(json_array());
+        json_t *values = gm_need(json_array());
+        json_t *counts = gm_need(json_array());
         for (size_t i = 0; i < d->n; i++) {
             json_array_append_new(values, number(d->values[i]));
-            json_array_append_new(counts, gm_cw_need(json_integer((json_int_t)d->counts[i])));
+            json_array_append_new(counts, gm_need(json_integer((json_int_t)d->counts[i])));
         }
         json_object_set_new(o, "Values", values);
         json_object_set_new(o, "Counts", counts);
     }
-    char *s = gm_cw_need(json_dumps(o, DUMP_FLAGS(prec)));
+    char *s = gm_need(json_dumps(o, DUMP_FLAGS(prec)));
     json_decref(o);
     *len = strlen(s);
     return s;
@@ -470,8 +458,8 @@ char *gm_cw_take_request(gm_cw_t *cw, size_t *datums, size_t *values)
     const size_t trailer_len = sizeof(trailer) - 1;
     gm_cw_buf_t body = {0};
     gm_cw_buf_add(&body, "{\"Namespace\":", 13);
-    json_t *jname = gm_cw_need(json_string(ns->name));
-    char *name = gm_cw_need(json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY));
+    json_t *jname = gm_need(json_string(ns->name));
+    char *name = gm_need(json_dumps(jname, JSON_COMPACT | JSON_ENCODE_ANY));
     json_decref(jname);
     gm_cw_buf_add(&body, name, strlen(name));
     free(name);
@@ -520,15 +508,15 @@ char *gm_cw_take_request(gm_cw_t *cw, size_t *datums, size_t *values)
 
 static char *request_json(const json_t *ns, const json_t *data, size_t from, size_t to)
 {
-    json_t *req = gm_cw_need(json_object());
+    json_t *req = gm_need(json_object());
     json_object_set(req, "Namespace", (json_t *)ns);
-    json_t *md = gm_cw_need(json_array());
+    json_t *md = gm_need(json_array());
     for (size_t i = from; i < to; i++)
         json_array_append(md, json_array_get(data, i));
     json_object_set_new(req, "MetricData", md);
     /* Numbers are re-written from their doubles (17 digits at most): the
      * same values, possibly in more characters than the original. */
-    char *s = gm_cw_need(json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER));
+    char *s = gm_need(json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER));
     json_decref(req);
     return s;
 }

@@ -50,8 +50,6 @@ typedef struct {
     size_t len, cap;
 } gm_cw_buf_t;
 
-/* Aborts on NULL: jansson out of memory, as gm/alloc.h does. */
-void *gm_cw_need(void *p);
 void gm_cw_buf_add(gm_cw_buf_t *b, const void *s, size_t n);
 /* Appends s with its NUL: identity keys are NUL-separated. */
 void gm_cw_buf_str(gm_cw_buf_t *b, const char *s);

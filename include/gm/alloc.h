@@ -14,6 +14,9 @@ void *gm_realloc(void *p, size_t n);
 char *gm_strdup(const char *s);
 /* At most n bytes of s (which need not be NUL-terminated within them). */
 char *gm_strndup(const char *s, size_t n);
+/* p, or abort as the wrappers above do when it is NULL: for what other
+ * libraries allocate (jansson's dumps, libcurl's header lists). */
+void *gm_need(void *p);
 /* printf into a new string. */
 char *gm_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

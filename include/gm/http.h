@@ -38,6 +38,10 @@ bool gm_http_has_crlf(const char *s);
  * bootstrap points CURL_CA_BUNDLE at the bundle it ships. */
 void gm_http_trust(CURL *c, const char *ca_file);
 
+/* curl_slist_append that aborts on out-of-memory: a NULL in the middle of a
+ * chain of appends would start a new list and drop the headers before it. */
+struct curl_slist *gm_http_header(struct curl_slist *list, const char *line);
+
 /* Overwrites a secret string, then frees it. NULL is fine. */
 void gm_http_wipe_free(char *s);
 
