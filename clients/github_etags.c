@@ -30,21 +30,19 @@
  *   than the caps allow is parsed at all: the first backfill after the
  *   upgrade spends 200s once.
  * It is only an optimisation: a missing, unreadable or foreign file starts
- * an empty cache; it is written (tmp + fsync + rename) at close. */
+ * an empty cache; it is written at close with gm_write_file_atomic. */
 #include "gm/github.h"
 
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "gm/alloc.h"
 #include "gm/http.h"
+#include "gm/util.h"
 
 #include "github_internal.h"
 
@@ -118,11 +116,12 @@ void gm_github_etags_load(gm_github_t *gh)
 {
     gh->etags = json_object();
     gh->etag_bytes = 0;
-    struct stat st;
-    if (stat(gh->etag_path, &st) != 0 ||
-        (uint64_t)st.st_size > gh->etag_bytes_max + (uint64_t)MAX_ETAGS * ENTRY_OVERHEAD)
-        return;
-    json_t *root = json_load_file(gh->etag_path, 0, NULL);
+    size_t len = 0;
+    char *text = gm_read_file(gh->etag_path, gh->etag_bytes_max + (size_t)MAX_ETAGS * ENTRY_OVERHEAD, &len);
+    if (text == NULL)
+        return; /* none yet, or larger than the bounds allow: start afresh */
+    json_t *root = json_loadb(text, len, 0, NULL);
+    free(text);
     json_t *entries = json_object_get(root, "entries");
     if (json_integer_value(json_object_get(root, "version")) == FILE_VERSION && json_is_object(entries)) {
         const char *url;
@@ -239,23 +238,18 @@ void gm_github_etags_save(gm_github_t *gh)
                                       json_object_get(e, "body")));
     }
     json_t *root = json_pack("{s:i, s:o}", "version", FILE_VERSION, "entries", entries);
-    char *tmp = gm_asprintf("%s.tmp.%ld", gh->etag_path, (long)getpid());
-    int fd = root != NULL ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    bool ok = false;
-    if (fd >= 0) {
-        FILE *f = fdopen(fd, "w");
-        if (f == NULL)
-            close(fd);
-        else {
-            ok = json_dumpf(root, f, JSON_COMPACT) == 0;
-            ok = fflush(f) == 0 && ok;
-            ok = fsync(fileno(f)) == 0 && ok;
-            ok = fclose(f) == 0 && ok;
-        }
-        ok = ok && rename(tmp, gh->etag_path) == 0;
-        if (!ok)
-            unlink(tmp);
+    /* Only an optimisation: a cache that cannot be written is started
+     * afresh next time. Written like the checkpoint: a crash leaves the old
+     * file or the new one. */
+    char *text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (text != NULL) {
+        char *dir = gm_strdup(gh->etag_path), *slash = strrchr(dir, '/');
+        const char *name = slash != NULL ? slash + 1 : gh->etag_path;
+        if (slash != NULL)
+            *slash = '\0';
+        (void)gm_write_file_atomic(slash != NULL ? (slash == dir ? "/" : dir) : ".", name, text, strlen(text));
+        free(dir);
+        free(text);
     }
-    free(tmp);
     json_decref(root);
 }
