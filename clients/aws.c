@@ -23,6 +23,7 @@
 
 #include "gm/alloc.h"
 #include "gm/http.h"
+#include "gm/util.h"
 
 #include "aws_internal.h"
 
@@ -44,21 +45,11 @@ static void copy_span(char *dst, size_t dstlen, const char *src, size_t len)
     dst[len] = '\0';
 }
 
-static double parse_retry_after(const char *v, size_t len)
+/* Seconds, capped at an hour; 0 when absent. */
+static double retry_after_s(const char *v, size_t len)
 {
-    char tmp[64];
-    copy_span(tmp, sizeof(tmp), v, len);
-    char *end;
-    double s = strtod(tmp, &end);
-    if (end == tmp || *end != '\0') {
-        time_t t = curl_getdate(tmp, NULL); /* HTTP-date form */
-        if (t < 0)
-            return 0;
-        s = difftime(t, time(NULL));
-    }
-    if (!(s > 0))
-        return 0;
-    return s > 3600 ? 3600 : s;
+    int64_t ms = gm_http_retry_after_ms(v, len, gm_wall_ms());
+    return ms <= 0 ? 0 : ms > 3600000 ? 3600 : (double)ms / 1000;
 }
 
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -73,7 +64,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     else if ((v = gm_http_header_value(ptr, len, "x-amzn-query-error", &vlen)) != NULL)
         copy_span(h->query_error, sizeof(h->query_error), v, vlen);
     else if ((v = gm_http_header_value(ptr, len, "Retry-After", &vlen)) != NULL)
-        h->retry_after_s = parse_retry_after(v, vlen);
+        h->retry_after_s = retry_after_s(v, vlen);
     return len;
 }
 

@@ -115,23 +115,6 @@ void gm_github_headers_reset(resp_headers_t *h)
     h->limit = h->remaining = h->reset_s = h->retry_after_s = -1;
 }
 
-static int64_t parse_retry_after(const char *v, size_t len)
-{
-    int64_t s = parse_int(v, len);
-    if (s >= 0)
-        return s;
-    char tmp[64];
-    if (len >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, v, len);
-    tmp[len] = '\0';
-    time_t t = curl_getdate(tmp, NULL); /* the HTTP-date form */
-    if (t < 0)
-        return -1;
-    double d = difftime(t, time(NULL));
-    return d > 0 ? (int64_t)d : 0;
-}
-
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     resp_headers_t *h = userdata;
@@ -150,9 +133,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
             vlen = sizeof(h->resource) - 1;
         memcpy(h->resource, v, vlen);
         h->resource[vlen] = '\0';
-    } else if ((v = gm_http_header_value(ptr, len, "retry-after", &vlen)) != NULL)
-        h->retry_after_s = parse_retry_after(v, vlen);
-    else if ((v = gm_http_header_value(ptr, len, "etag", &vlen)) != NULL) {
+    } else if ((v = gm_http_header_value(ptr, len, "retry-after", &vlen)) != NULL) {
+        int64_t ms = gm_http_retry_after_ms(v, vlen, gm_wall_ms());
+        h->retry_after_s = ms < 0 ? -1 : (ms + 999) / 1000;
+    } else if ((v = gm_http_header_value(ptr, len, "etag", &vlen)) != NULL) {
         free(h->etag);
         h->etag = vlen > 0 && vlen < 1024 ? gm_strndup(v, vlen) : NULL;
     } else if ((v = gm_http_header_value(ptr, len, "link", &vlen)) != NULL) {

@@ -88,3 +88,21 @@ struct curl_slist *gm_http_header(struct curl_slist *list, const char *line)
 {
     return gm_need(curl_slist_append(list, line));
 }
+
+int64_t gm_http_retry_after_ms(const char *v, size_t len, int64_t now_ms)
+{
+    char tmp[64];
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, v, len);
+    tmp[len] = '\0';
+    char *end;
+    double s = strtod(tmp, &end);
+    if (end != tmp && *end == '\0')
+        return s >= 0 && s < 1e12 ? (int64_t)(s * 1000) : -1;
+    time_t t = curl_getdate(tmp, NULL); /* the HTTP-date form */
+    if (t < 0)
+        return -1;
+    int64_t ms = (int64_t)t * 1000 - now_ms;
+    return ms > 0 ? ms : 0;
+}

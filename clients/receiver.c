@@ -80,23 +80,10 @@ const char *gm_receiver_outcome_name(gm_receiver_outcome_t o)
     return "unknown";
 }
 
-static int64_t parse_retry_after(const char *v, size_t len)
+static int64_t capped_retry_after_ms(const char *v, size_t len)
 {
-    if (len == 0 || len >= 64)
-        return -1;
-    char tmp[64];
-    memcpy(tmp, v, len);
-    tmp[len] = '\0';
-    char *end;
-    errno = 0;
-    long long s = strtoll(tmp, &end, 10);
-    if (end != tmp && *end == '\0' && errno == 0 && s >= 0)
-        return s > MAX_RETRY_AFTER_MS / 1000 ? MAX_RETRY_AFTER_MS : (int64_t)s * 1000;
-    time_t t = curl_getdate(tmp, NULL); /* the HTTP-date form */
-    if (t < 0)
-        return -1;
-    double d = difftime(t, time(NULL));
-    return d <= 0 ? 0 : d * 1000 > (double)MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : (int64_t)(d * 1000);
+    int64_t ms = gm_http_retry_after_ms(v, len, gm_wall_ms());
+    return ms > MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : ms;
 }
 
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -107,7 +94,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
         r->retry_after_ms = -1; /* a new answer */
     else if ((v = gm_http_header_value(ptr, len, "retry-after", &vlen)) != NULL)
-        r->retry_after_ms = parse_retry_after(v, vlen);
+        r->retry_after_ms = capped_retry_after_ms(v, vlen);
     return len;
 }
 

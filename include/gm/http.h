@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -26,6 +27,11 @@ void gm_http_body_wipe(gm_http_body_t *b);
 /* If the header line is "name: value" (name case-insensitive), the trimmed
  * value and its length; else NULL. */
 const char *gm_http_header_value(const char *line, size_t len, const char *name, size_t *vlen);
+
+/* A Retry-After value (delta-seconds, or an HTTP-date read against now_ms)
+ * in milliseconds, 0 for a date already past; -1 when it is neither. The
+ * caller caps it. */
+int64_t gm_http_retry_after_ms(const char *v, size_t len, int64_t now_ms);
 
 /* A header value must not carry a line break (header injection). */
 bool gm_http_has_crlf(const char *s);

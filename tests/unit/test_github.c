@@ -23,6 +23,7 @@
 
 #include "gm/alloc.h"
 #include "gm/github.h"
+#include "gm/http.h"
 #include "gm/record.h"
 
 #define TOKEN "ghp_TESTTOKEN0123456789abcdef"
@@ -290,6 +291,22 @@ static void get_ok(gm_github_t *gh, const char *path, gm_github_page_t *page)
 }
 
 /* ---- Link header ----------------------------------------------------------------------- */
+
+/* Every client reads Retry-After through gm_http_retry_after_ms. */
+Test(http, retry_after_seconds_and_http_dates)
+{
+    const int64_t now = INT64_C(1445412480000); /* Wed, 21 Oct 2015 07:28:00 GMT */
+#define RA(s) gm_http_retry_after_ms(s, strlen(s), now)
+    cr_assert_eq(RA("120"), 120000);
+    cr_assert_eq(RA("0"), 0);
+    cr_assert_eq(RA("1.5"), 1500);
+    cr_assert_eq(RA("Wed, 21 Oct 2015 07:29:30 GMT"), 90000, "90 s after now");
+    cr_assert_eq(RA("Wed, 21 Oct 2015 07:00:00 GMT"), 0, "a date already past");
+    cr_assert_eq(RA("-5"), -1);
+    cr_assert_eq(RA("soon"), -1);
+    cr_assert_eq(RA(""), -1);
+#undef RA
+}
 
 Test(github_link, next_among_others)
 {
