@@ -78,21 +78,28 @@ static int on_entry(void *ctx, const gm_spool_entry_t *e)
     return 0;
 }
 
-static int checkpoint(gm_pipeline_t *p, char *err, size_t errlen)
+int gm_pipeline_commit(gm_sink_t *sink, gm_ledger_t *ledger, const char *dir, gm_checkpoint_t *cp, char *err,
+                       size_t errlen)
 {
-    gm_sink_t *sink = p->o.processor->sink;
-    gm_checkpoint_t cp = {.spool = p->pos, .processed = p->processed};
     /* Order matters: the sink and the ledger are made durable first, so the
      * checkpoint never points past what they hold. */
-    cp.sink_mark = sink->ops->commit(sink, err, errlen);
-    if (cp.sink_mark == NULL)
+    json_t *mark = sink->ops->commit(sink, err, errlen);
+    if (mark == NULL)
         return -1;
-    int rc = gm_ledger_sync(p->o.ledger, &cp.ledger_generation, &cp.ledger_size, err, errlen) == 0 &&
-                     gm_checkpoint_save(p->o.checkpoint_dir, &cp, err, errlen) == 0
-                 ? 0
-                 : -1;
-    if (rc == 0 && sink->ops->confirm != NULL)
-        sink->ops->confirm(sink, cp.sink_mark);
+    json_decref(cp->sink_mark);
+    cp->sink_mark = mark;
+    if (gm_ledger_sync(ledger, &cp->ledger_generation, &cp->ledger_size, err, errlen) != 0 ||
+        gm_checkpoint_save(dir, cp, err, errlen) != 0)
+        return -1;
+    if (sink->ops->confirm != NULL)
+        sink->ops->confirm(sink, mark);
+    return 0;
+}
+
+static int checkpoint(gm_pipeline_t *p, char *err, size_t errlen)
+{
+    gm_checkpoint_t cp = {.spool = p->pos, .processed = p->processed};
+    int rc = gm_pipeline_commit(p->o.processor->sink, p->o.ledger, p->o.checkpoint_dir, &cp, err, errlen);
     int64_t now = gm_wall_ms();
     if (rc == 0 && now - p->last_compact_ms >= p->o.compact_every_ms) {
         p->last_compact_ms = now;

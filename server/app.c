@@ -35,17 +35,7 @@ static void claim_recovered(void *ctx, const gm_spool_entry_t *e)
  * second time. */
 static int first_checkpoint(gm_app_t *app, gm_checkpoint_t *cp, char *err, size_t errlen)
 {
-    json_t *mark = app->sink->ops->commit(app->sink, err, errlen);
-    if (mark == NULL)
-        return -1;
-    json_decref(cp->sink_mark);
-    cp->sink_mark = mark;
-    if (gm_ledger_sync(app->ledger, &cp->ledger_generation, &cp->ledger_size, err, errlen) != 0 ||
-        gm_checkpoint_save(app->cfg->spool.dir, cp, err, errlen) != 0)
-        return -1;
-    if (app->sink->ops->confirm != NULL)
-        app->sink->ops->confirm(app->sink, mark);
-    return 0;
+    return gm_pipeline_commit(app->sink, app->ledger, app->cfg->spool.dir, cp, err, errlen);
 }
 
 /* The processor's view of the DynamoDB ledger (pipeline thread only). */

@@ -19,6 +19,7 @@
 #include "gm/checkpoint.h"
 #include "gm/ledger.h"
 #include "gm/processor.h"
+#include "gm/sink.h"
 #include "gm/spool.h"
 
 typedef struct gm_pipeline gm_pipeline_t;
@@ -37,5 +38,12 @@ typedef struct {
 gm_pipeline_t *gm_pipeline_start(const gm_pipeline_opts_t *opts, const gm_checkpoint_t *from, char *err,
                                  size_t errlen);
 void gm_pipeline_stop(gm_pipeline_t *p);
+
+/* One checkpoint, in the order durability needs: the sink's commit (its new
+ * mark replaces cp->sink_mark), the ledger log's sync, the checkpoint file,
+ * then the sink is told the mark is safe. cp's spool position and counters
+ * are the caller's. Returns 0, or -1 with the reason (nothing confirmed). */
+int gm_pipeline_commit(gm_sink_t *sink, gm_ledger_t *ledger, const char *dir, gm_checkpoint_t *cp, char *err,
+                       size_t errlen);
 
 #endif
