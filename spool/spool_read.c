@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gm/alloc.h"
 #include "gm/segment.h"
+
 #include "spool_internal.h"
 
 /* --- reading --------------------------------------------------------------- */
@@ -204,27 +206,48 @@ void gm_spool_release(gm_spool_t *s, gm_spool_pos_t done, uint64_t frames, int64
     s->st.pending_bytes -= bytes < s->st.pending_bytes ? bytes : s->st.pending_bytes;
     if (pos_before(s->released, done))
         s->released = done;
-    /* Segments wholly before `done` are processed; delete those whose last
-     * write is older than the retention. The active one is never deleted. */
-    size_t keep = 0;
+    /* Segments wholly before `done` are processed: candidates for deletion
+     * once their last write is older than the retention. The active one
+     * never is. Their files are looked at and unlinked outside the lock that
+     * every append takes; nothing else touches a processed segment. */
+    uint64_t *cand = NULL;
+    size_t ncand = 0;
     for (size_t i = 0; i < s->nsegs; i++) {
-        seginfo_t g = s->segs[i];
-        int processed = g.segment < done.segment && g.segment != s->active;
-        int expired = 0;
-        if (processed) {
-            char name[32];
-            struct stat st;
-            seg_name(name, sizeof(name), g.segment);
-            expired = fstatat(s->dirfd, name, &st, 0) != 0 ||
-                      (int64_t)st.st_mtime * 1000 + s->opts.retention_ms <= now;
-            if (expired && unlinkat(s->dirfd, name, 0) != 0 && errno != ENOENT)
-                expired = 0;
+        const seginfo_t *g = &s->segs[i];
+        if (g->segment < done.segment && g->segment != s->active) {
+            if (cand == NULL)
+                cand = gm_malloc(s->nsegs * sizeof(*cand));
+            cand[ncand++] = g->segment;
         }
-        if (!expired)
-            s->segs[keep++] = g;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    size_t ngone = 0;
+    for (size_t i = 0; i < ncand; i++) {
+        char name[32];
+        struct stat st;
+        seg_name(name, sizeof(name), cand[i]);
+        int expired = fstatat(s->dirfd, name, &st, 0) != 0 || (int64_t)st.st_mtime * 1000 + s->opts.retention_ms <= now;
+        if (expired && (unlinkat(s->dirfd, name, 0) == 0 || errno == ENOENT))
+            cand[ngone++] = cand[i];
+    }
+    if (ngone == 0) {
+        free(cand);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    size_t keep = 0;
+    for (size_t i = 0, j = 0; i < s->nsegs; i++) {
+        /* Both lists are in segment order. */
+        while (j < ngone && cand[j] < s->segs[i].segment)
+            j++;
+        if (j < ngone && cand[j] == s->segs[i].segment)
+            continue;
+        s->segs[keep++] = s->segs[i];
     }
     s->nsegs = keep;
     pthread_mutex_unlock(&s->lock);
+    free(cand);
 }
 
 void gm_spool_stats(gm_spool_t *s, gm_spool_stats_t *out)
