@@ -45,9 +45,14 @@ char *gm_read_file(const char *path, size_t max, size_t *len)
     if (f == NULL)
         return NULL;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+    int e = fstat(fileno(f), &st) != 0  ? errno
+            : S_ISDIR(st.st_mode)       ? EISDIR
+            : !S_ISREG(st.st_mode)      ? EINVAL /* a FIFO or device: no size to trust */
+            : (size_t)st.st_size > max ? EFBIG
+                                        : 0;
+    if (e != 0) {
         fclose(f);
-        errno = EFBIG;
+        errno = e;
         return NULL;
     }
     char *text = gm_malloc((size_t)st.st_size + 1);

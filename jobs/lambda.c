@@ -450,8 +450,5 @@ int64_t gm_lambda_remaining_ms(const gm_lambda_invocation_t *inv)
 {
     if (inv == NULL || inv->deadline_ms <= 0)
         return INT64_MAX;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    return inv->deadline_ms - now;
+    return inv->deadline_ms - gm_wall_ms();
 }

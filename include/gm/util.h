@@ -20,9 +20,10 @@ int gm_write_file(const char *path, const void *data, size_t len, int mode);
  * never a mix. Returns 0, or -1 with errno set. */
 int gm_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
 
-/* Reads a whole regular file (at most max bytes, else NULL with errno
- * EFBIG) into a new NUL-terminated buffer the caller frees (wiping it first
- * when it held a secret). NULL with errno on failure. */
+/* Reads a whole regular file into a new NUL-terminated buffer the caller
+ * frees (wiping it first when it held a secret). NULL with errno on
+ * failure: EFBIG past max bytes, EISDIR for a directory, EINVAL for another
+ * non-regular file. */
 char *gm_read_file(const char *path, size_t max, size_t *len);
 
 /* Wall-clock time in epoch milliseconds. */
