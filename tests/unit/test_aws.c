@@ -1,21 +1,14 @@
 /* gm_aws: credentials parsing and chain, region and endpoint, and real
- * signed calls against a small HTTP server started inside each test (a
- * thread on 127.0.0.1:0 that records the requests and answers from a
- * script). The signature is checked by recomputing SigV4 from what the
+ * signed calls against the test server of http_stub.h, started inside each
+ * test. The signature is checked by recomputing SigV4 from what the
  * server received. Criterion forks each test, so environment changes stay
  * inside the test. */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +18,8 @@
 #include "gm/alloc.h"
 #include "gm/aws.h"
 #include "gm/record.h"
+
+#include "http_stub.h"
 
 #define AKID "AKIDEXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -84,327 +79,7 @@ static char *write_temp(const char *text)
     return path;
 }
 
-/* ---- the test server ------------------------------------------------------ */
-
-typedef enum { ANSWER, CLOSE, HANG } action_t;
-
-typedef struct {
-    const char *method; /* NULL: any */
-    const char *path;   /* NULL: any */
-    int times;          /* 0: unlimited; else used that many times, then skipped */
-    action_t action;
-    int status;
-    const char *headers; /* extra response header lines, each ending "\r\n" */
-    const char *body;
-    size_t big; /* > 0: a body of this many 'x' instead */
-} route_t;
-
-typedef struct {
-    char method[16];
-    char path[512];
-    char *head; /* header lines, each ending "\r\n" */
-    char *body;
-    size_t body_len;
-    int conn; /* which connection (1, 2, ...) */
-} req_t;
-
-#define MAX_ROUTES 16
-#define MAX_REQS 32
-#define MAX_CONNS 8
-
-typedef struct {
-    int lfd, port, wake[2];
-    pthread_t thread;
-    pthread_mutex_t mu;
-    route_t routes[MAX_ROUTES];
-    int used[MAX_ROUTES];
-    size_t nroutes;
-    req_t reqs[MAX_REQS];
-    size_t nreqs;
-    int nconns;
-} srv_t;
-
-typedef struct {
-    int fd, id;
-    bool hung, continued; /* continued: "100 Continue" sent for the current request */
-    char *buf;
-    size_t len, cap;
-} conn_t;
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return; /* the client went away (e.g. gave up on a large body) */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static const char *find_header_in(const char *head, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    for (const char *l = head; *l != '\0';) {
-        const char *eol = strstr(l, "\r\n");
-        if (eol == NULL)
-            break;
-        if ((size_t)(eol - l) > nlen && strncasecmp(l, name, nlen) == 0 && l[nlen] == ':') {
-            const char *v = l + nlen + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            const char *e = eol;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            *vlen = (size_t)(e - v);
-            return v;
-        }
-        l = eol + 2;
-    }
-    return NULL;
-}
-
-/* Handles one complete request at the start of c->buf; returns the bytes it
- * used, 0 when the request is not complete yet, -1 to close. */
-static long handle_request(srv_t *s, conn_t *c)
-{
-    c->buf[c->len] = '\0';
-    char *end = strstr(c->buf, "\r\n\r\n");
-    if (end == NULL)
-        return 0;
-    char *line_end = strstr(c->buf, "\r\n");
-    size_t head_len = (size_t)(end + 2 - (line_end + 2)), cl = 0, vlen;
-    char *head = gm_strndup(line_end + 2, head_len);
-    const char *v = find_header_in(head, "Content-Length", &vlen);
-    if (v != NULL)
-        cl = strtoul(v, NULL, 10);
-    size_t total = (size_t)(end + 4 - c->buf) + cl;
-    if (c->len < total) {
-        if (!c->continued && (v = find_header_in(head, "Expect", &vlen)) != NULL &&
-            strncasecmp(v, "100-continue", vlen) == 0) {
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            send_all(c->fd, cont, sizeof(cont) - 1);
-            c->continued = true;
-        }
-        free(head);
-        return 0;
-    }
-    c->continued = false;
-    req_t r = {0};
-    sscanf(c->buf, "%15s %511s", r.method, r.path);
-    r.head = head;
-    r.body = gm_malloc(cl + 1);
-    memcpy(r.body, end + 4, cl);
-    r.body[cl] = '\0';
-    r.body_len = cl;
-    r.conn = c->id;
-
-    pthread_mutex_lock(&s->mu);
-    const route_t *route = NULL;
-    for (size_t i = 0; i < s->nroutes && route == NULL; i++) {
-        const route_t *rt = &s->routes[i];
-        if ((rt->method == NULL || strcmp(rt->method, r.method) == 0) &&
-            (rt->path == NULL || strcmp(rt->path, r.path) == 0) && (rt->times == 0 || s->used[i] < rt->times)) {
-            s->used[i]++;
-            route = rt;
-        }
-    }
-    if (s->nreqs < MAX_REQS)
-        s->reqs[s->nreqs++] = r;
-    else {
-        free(r.head);
-        free(r.body);
-    }
-    pthread_mutex_unlock(&s->mu);
-
-    if (route == NULL) {
-        static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        send_all(c->fd, nf, sizeof(nf) - 1);
-        return (long)total;
-    }
-    if (route->action == CLOSE)
-        return -1;
-    if (route->action == HANG) {
-        c->hung = true;
-        return (long)total;
-    }
-    size_t blen = route->big ? route->big : strlen(route->body ? route->body : "");
-    char *resp = gm_asprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-                             route->status, blen, route->headers ? route->headers : "");
-    send_all(c->fd, resp, strlen(resp));
-    free(resp);
-    if (route->big) {
-        char *big = gm_malloc(route->big);
-        memset(big, 'x', route->big);
-        send_all(c->fd, big, route->big);
-        free(big);
-    } else {
-        send_all(c->fd, route->body ? route->body : "", blen);
-    }
-    return (long)total;
-}
-
-static void conn_close(conn_t *c)
-{
-    close(c->fd);
-    free(c->buf);
-    memset(c, 0, sizeof(*c));
-    c->fd = -1;
-}
-
-static void *srv_main(void *arg)
-{
-    srv_t *s = arg;
-    conn_t conns[MAX_CONNS];
-    for (int i = 0; i < MAX_CONNS; i++)
-        conns[i] = (conn_t){.fd = -1};
-    for (;;) {
-        struct pollfd p[2 + MAX_CONNS];
-        int map[2 + MAX_CONNS], n = 0;
-        p[n++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s->lfd, .events = POLLIN};
-        for (int i = 0; i < MAX_CONNS; i++)
-            if (conns[i].fd >= 0 && !conns[i].hung) {
-                map[n] = i;
-                p[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
-            }
-        if (poll(p, (nfds_t)n, -1) < 0)
-            continue;
-        if (p[0].revents)
-            break;
-        if (p[1].revents & POLLIN) {
-            int fd = accept(s->lfd, NULL, NULL);
-            int slot = -1;
-            for (int i = 0; i < MAX_CONNS && slot < 0; i++)
-                if (conns[i].fd < 0)
-                    slot = i;
-            if (fd >= 0 && slot < 0)
-                close(fd);
-            else if (fd >= 0) {
-                pthread_mutex_lock(&s->mu);
-                int id = ++s->nconns;
-                pthread_mutex_unlock(&s->mu);
-                conns[slot] = (conn_t){.fd = fd, .id = id, .cap = 65536, .buf = gm_malloc(65537)};
-            }
-        }
-        for (int k = 2; k < n; k++) {
-            if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            conn_t *c = &conns[map[k]];
-            if (c->len == c->cap) {
-                c->cap *= 2;
-                c->buf = gm_realloc(c->buf, c->cap + 1);
-            }
-            ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-            if (r <= 0) {
-                conn_close(c);
-                continue;
-            }
-            c->len += (size_t)r;
-            long used;
-            while (c->fd >= 0 && !c->hung && (used = handle_request(s, c)) != 0) {
-                if (used < 0) {
-                    conn_close(c);
-                    break;
-                }
-                memmove(c->buf, c->buf + used, c->len - (size_t)used);
-                c->len -= (size_t)used;
-            }
-        }
-    }
-    for (int i = 0; i < MAX_CONNS; i++)
-        if (conns[i].fd >= 0)
-            conn_close(&conns[i]);
-    return NULL;
-}
-
-static srv_t *srv_start(const route_t *routes, size_t n)
-{
-    srv_t *s = gm_calloc(1, sizeof(*s));
-    cr_assert(n <= MAX_ROUTES);
-    memcpy(s->routes, routes, n * sizeof(*routes));
-    s->nroutes = n;
-    pthread_mutex_init(&s->mu, NULL);
-    cr_assert_eq(pipe(s->wake), 0);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(s->lfd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(listen(s->lfd, 16), 0);
-    socklen_t alen = sizeof(a);
-    cr_assert_eq(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-    s->port = ntohs(a.sin_port);
-    cr_assert_eq(pthread_create(&s->thread, NULL, srv_main, s), 0);
-    return s;
-}
-
-static void srv_stop(srv_t *s)
-{
-    cr_assert_eq(write(s->wake[1], "x", 1), 1);
-    pthread_join(s->thread, NULL);
-    close(s->lfd);
-    close(s->wake[0]);
-    close(s->wake[1]);
-    for (size_t i = 0; i < s->nreqs; i++) {
-        free(s->reqs[i].head);
-        free(s->reqs[i].body);
-    }
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
-static size_t srv_count(srv_t *s, const char *method, const char *path)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->nreqs; i++)
-        if (strcmp(s->reqs[i].method, method) == 0 && strcmp(s->reqs[i].path, path) == 0)
-            n++;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-/* The k-th (0-based) request with that method and path. */
-static const req_t *srv_req(srv_t *s, const char *method, const char *path, size_t k)
-{
-    const req_t *found = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < s->nreqs && found == NULL; i++)
-        if (strcmp(s->reqs[i].method, method) == 0 && strcmp(s->reqs[i].path, path) == 0 && k-- == 0)
-            found = &s->reqs[i];
-    pthread_mutex_unlock(&s->mu);
-    cr_assert_not_null(found, "no request #%zu %s %s", k, method, path);
-    return found;
-}
-
-/* The value of a request header as a new string, or NULL. */
-static char *req_header(const req_t *r, const char *name)
-{
-    size_t vlen;
-    const char *v = find_header_in(r->head, name, &vlen);
-    return v != NULL ? gm_strndup(v, vlen) : NULL;
-}
-
-static void assert_header(const req_t *r, const char *name, const char *want)
-{
-    char *v = req_header(r, name);
-    cr_assert_not_null(v, "no %s header", name);
-    cr_assert_str_eq(v, want, "%s: %s", name, v);
-    free(v);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
+/* ---- helpers ------------------------------------------------------------ */
 
 static gm_aws_t *open_at(int port, long timeout_ms)
 {
@@ -456,14 +131,15 @@ static bool is_hex64(const char *s)
 
 /* Checks the Authorization header's form and recomputes its signature with
  * `secret`; returns the SignedHeaders list (caller frees). */
-static char *verify_sigv4(const req_t *r, const char *akid, const char *secret)
+static char *verify_sigv4(const stub_req_t *r, const char *akid, const char *secret)
 {
-    char *auth = req_header(r, "Authorization"), *date = req_header(r, "X-Amz-Date");
-    cr_assert_not_null(auth, "no Authorization header");
+    const char *date = stub_header(r, "X-Amz-Date");
+    cr_assert_not_null(stub_header(r, "Authorization"), "no Authorization header");
     cr_assert_not_null(date, "no X-Amz-Date header");
     cr_assert_eq(strlen(date), 16, "x-amz-date %s", date);
     cr_assert(date[8] == 'T' && date[15] == 'Z', "x-amz-date %s", date);
 
+    char *auth = gm_strdup(stub_header(r, "Authorization"));
     static const char prefix[] = "AWS4-HMAC-SHA256 Credential=";
     cr_assert(strncmp(auth, prefix, sizeof(prefix) - 1) == 0, "authorization: %s", auth);
     char *cred = auth + sizeof(prefix) - 1;
@@ -495,10 +171,9 @@ static char *verify_sigv4(const req_t *r, const char *akid, const char *secret)
         prev = name;
         for (char *q = name; *q; q++)
             cr_assert(!isupper((unsigned char)*q), "signed header not lower case: %s", name);
-        char *v = req_header(r, name);
+        const char *v = stub_header(r, name);
         cr_assert_not_null(v, "signed header %s was not sent", name);
         used += (size_t)snprintf(canon + used, cap - used, "%s:%s\n", name, v);
-        free(v);
     }
     free(names);
     char body_hash[65], canon_hash[65];
@@ -525,7 +200,6 @@ static char *verify_sigv4(const req_t *r, const char *akid, const char *secret)
     free(sts);
     free(canon);
     free(auth);
-    free(date);
     return signed_headers;
 }
 
@@ -754,8 +428,8 @@ Test(endpoint, defaults_and_overrides, .init = env_clean)
 Test(call, env_credentials_sign_the_request, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, "x-amzn-RequestId: r-1\r\n", "{\"ok\":true}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, "x-amzn-RequestId: r-1\r\n", "{\"ok\":true}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     const char *extra[] = {"x-amzn-logs-format: json/emf", "Content-Encoding: identity", NULL};
     /* A body with a NUL byte: the length, not strlen, is what is sent and hashed. */
@@ -768,16 +442,15 @@ Test(call, env_credentials_sign_the_request, .init = env_clean)
     cr_assert_str_eq(resp.code, "");
     cr_assert_str_eq(gm_aws_credentials_source(aws), "environment");
 
-    const req_t *r = srv_req(s, "POST", "/", 0);
+    const stub_req_t *r = stub_find(s, "POST", "/", 0);
     cr_assert_eq(r->body_len, sizeof(body) - 1);
     cr_assert_eq(memcmp(r->body, body, sizeof(body) - 1), 0);
-    assert_header(r, "X-Amz-Target", TARGET);
-    assert_header(r, "Content-Type", CT);
-    assert_header(r, "Accept", "application/json");
-    assert_header(r, "x-amzn-logs-format", "json/emf");
-    char *v = req_header(r, "X-Amz-Security-Token");
-    cr_assert_null(v, "no session token, no token header");
-    cr_assert_null(v = req_header(r, "Expect"));
+    stub_assert_header(r, "X-Amz-Target", TARGET);
+    stub_assert_header(r, "Content-Type", CT);
+    stub_assert_header(r, "Accept", "application/json");
+    stub_assert_header(r, "x-amzn-logs-format", "json/emf");
+    cr_assert_null(stub_header(r, "X-Amz-Security-Token"), "no session token, no token header");
+    cr_assert_null(stub_header(r, "Expect"));
     char *signed_headers = verify_sigv4(r, AKID, SECRET);
     cr_assert(strstr(signed_headers, "x-amz-target") != NULL, "signed: %s", signed_headers);
     cr_assert(strstr(signed_headers, "x-amz-security-token") == NULL, "signed: %s", signed_headers);
@@ -785,32 +458,32 @@ Test(call, env_credentials_sign_the_request, .init = env_clean)
 
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(call, session_token_is_sent_and_signed, .init = env_clean)
 {
     env_keys("ASIAEXAMPLE", SECRET, "FwoGZXIvYXdzEXAMPLETOKEN//+==");
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
-    const req_t *r = srv_req(s, "POST", "/", 0);
-    assert_header(r, "X-Amz-Security-Token", "FwoGZXIvYXdzEXAMPLETOKEN//+==");
+    const stub_req_t *r = stub_find(s, "POST", "/", 0);
+    stub_assert_header(r, "X-Amz-Security-Token", "FwoGZXIvYXdzEXAMPLETOKEN//+==");
     char *signed_headers = verify_sigv4(r, "ASIAEXAMPLE", SECRET);
     cr_assert(strstr(signed_headers, "x-amz-security-token") != NULL, "signed: %s", signed_headers);
     free(signed_headers);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(call, large_body_is_signed_over_100_continue, .init = env_clean)
 {
     env_keys(AKID, SECRET, "SESSIONTOKEN");
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     size_t len = (size_t)3 << 19; /* 1.5 MiB: above curl's Expect threshold */
     char *body = gm_malloc(len);
@@ -819,41 +492,39 @@ Test(call, large_body_is_signed_over_100_continue, .init = env_clean)
     gm_aws_response_t resp;
     cr_assert_eq(gm_aws_call(aws, "Logs_20140328.PutLogEvents", "application/x-amz-json-1.1", NULL, body, len, &resp),
                  GM_AWS_OK, "%s", resp.message);
-    const req_t *r = srv_req(s, "POST", "/", 0);
+    const stub_req_t *r = stub_find(s, "POST", "/", 0);
     cr_assert_eq(r->body_len, len);
     cr_assert_eq(memcmp(r->body, body, len), 0);
-    char *expect = req_header(r, "Expect");
-    cr_assert_not_null(expect, "curl sent no Expect: this test no longer covers 100-continue");
-    free(expect);
+    cr_assert_not_null(stub_header(r, "Expect"), "curl sent no Expect: this test no longer covers 100-continue");
     char *signed_headers = verify_sigv4(r, AKID, SECRET);
     cr_assert(strstr(signed_headers, "x-amz-security-token") != NULL, "signed: %s", signed_headers);
     free(signed_headers);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(body);
 }
 
 Test(call, the_connection_is_kept_alive, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
         gm_aws_response_clear(&resp);
     }
-    cr_assert_eq(srv_count(s, "POST", "/"), 3);
+    cr_assert_eq(stub_count(s, "POST", "/"), 3);
     cr_assert_eq(s->nconns, 1, "%d connections for 3 calls", s->nconns);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 typedef struct {
     const char *name;
-    route_t route;
+    stub_route_t route;
     long timeout_ms;
     gm_aws_outcome_t outcome;
     long status;
@@ -866,9 +537,9 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
     const case_t cases[] = {
-        {"200", {"POST", "/", 0, ANSWER, 200, NULL, "{}"}, 0, GM_AWS_OK, 200, "", NULL, 0},
+        {"200", {"POST", "/", 0, 200, NULL, "{}"}, 0, GM_AWS_OK, 200, "", NULL, 0},
         {"throttling json",
-         {"POST", "/", 0, ANSWER, 400, NULL,
+         {"POST", "/", 0, 400, NULL,
           "{\"__type\":\"com.amazon.coral.availability#Throttling\",\"message\":\"Rate exceeded\"}"},
          0,
          GM_AWS_RETRY,
@@ -877,32 +548,25 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
          "Rate exceeded",
          0},
         {"throttling exception",
-         {"POST", "/", 0, ANSWER, 400, NULL, "{\"__type\":\"ThrottlingException\",\"Message\":\"slow down\"}"},
+         {"POST", "/", 0, 400, NULL, "{\"__type\":\"ThrottlingException\",\"Message\":\"slow down\"}"},
          0,
          GM_AWS_RETRY,
          400,
          "ThrottlingException",
          "slow down",
          0},
-        {"429 retry-after",
-         {"POST", "/", 0, ANSWER, 429, "Retry-After: 7\r\n", ""},
-         0,
-         GM_AWS_RETRY,
-         429,
-         "",
-         "HTTP 429",
-         7},
+        {"429 retry-after", {"POST", "/", 0, 429, "Retry-After: 7\r\n", ""}, 0, GM_AWS_RETRY, 429, "", "HTTP 429", 7},
         {"500",
-         {"POST", "/", 0, ANSWER, 500, NULL, "{\"__type\":\"InternalFailure\"}"},
+         {"POST", "/", 0, 500, NULL, "{\"__type\":\"InternalFailure\"}"},
          0,
          GM_AWS_RETRY,
          500,
          "InternalFailure",
          NULL,
          0},
-        {"503 html", {"POST", "/", 0, ANSWER, 503, NULL, "<html>busy</html>"}, 0, GM_AWS_RETRY, 503, "", "HTTP 503", 0},
+        {"503 html", {"POST", "/", 0, 503, NULL, "<html>busy</html>"}, 0, GM_AWS_RETRY, 503, "", "HTTP 503", 0},
         {"invalid parameter",
-         {"POST", "/", 0, ANSWER, 400, NULL,
+         {"POST", "/", 0, 400, NULL,
           "{\"__type\":\"InvalidParameterValue\",\"message\":\"The value NaN for parameter "
           "MetricData.member.1.Value is invalid.\"}"},
          0,
@@ -912,7 +576,7 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
          "is invalid",
          0},
         {"query-compatible header",
-         {"POST", "/", 0, ANSWER, 400, "x-amzn-query-error: InvalidParameterCombination;Sender\r\n",
+         {"POST", "/", 0, 400, "x-amzn-query-error: InvalidParameterCombination;Sender\r\n",
           "{\"__type\":\"com.amazonaws.cloudwatch#InvalidParameterCombinationException\",\"message\":\"no\"}"},
          0,
          GM_AWS_REJECTED,
@@ -921,16 +585,16 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
          "no",
          0},
         {"error type header first",
-         {"POST", "/", 0, ANSWER, 400, "x-amzn-ErrorType: ThrottlingException\r\n", "{\"__type\":\"Wrapped\"}"},
+         {"POST", "/", 0, 400, "x-amzn-ErrorType: ThrottlingException\r\n", "{\"__type\":\"Wrapped\"}"},
          0,
          GM_AWS_RETRY,
          400,
          "ThrottlingException",
          "HTTP 400 ThrottlingException",
          0},
-        {"413", {"POST", "/", 0, ANSWER, 413, NULL, ""}, 0, GM_AWS_REJECTED, 413, "", "HTTP 413", 0},
+        {"413", {"POST", "/", 0, 413, NULL, ""}, 0, GM_AWS_REJECTED, 413, "", "HTTP 413", 0},
         {"unrecognized client",
-         {"POST", "/", 0, ANSWER, 403, NULL,
+         {"POST", "/", 0, 403, NULL,
           "{\"__type\":\"UnrecognizedClientException\",\"message\":\"The security token included in the request "
           "is invalid.\"}"},
          0,
@@ -940,7 +604,7 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
          "security token",
          0},
         {"signature via header",
-         {"POST", "/", 0, ANSWER, 400,
+         {"POST", "/", 0, 400,
           "x-amzn-ErrorType: InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/\r\n",
           ""},
          0,
@@ -950,19 +614,26 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
          NULL,
          0},
         {"expired token code",
-         {"POST", "/", 0, ANSWER, 400, NULL, "{\"code\":\"ExpiredTokenException\"}"},
+         {"POST", "/", 0, 400, NULL, "{\"code\":\"ExpiredTokenException\"}"},
          0,
          GM_AWS_AUTH,
          400,
          "ExpiredTokenException",
          NULL,
          0},
-        {"closed without answer", {"POST", "/", 0, CLOSE, 0, NULL, NULL}, 0, GM_AWS_RETRY, 0, "", "Empty reply", 0},
-        {"timeout", {"POST", "/", 0, HANG, 0, NULL, NULL}, 300, GM_AWS_RETRY, 0, "", "timed out", 0},
+        {"closed without answer",
+         {"POST", "/", 0, 0, NULL, NULL, STUB_CLOSE},
+         0,
+         GM_AWS_RETRY,
+         0,
+         "",
+         "Empty reply",
+         0},
+        {"timeout", {"POST", "/", 0, 0, NULL, NULL, STUB_HANG}, 300, GM_AWS_RETRY, 0, "", "timed out", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const case_t *c = &cases[i];
-        srv_t *s = srv_start(&c->route, 1);
+        stub_t *s = stub_start(&c->route, 1, NULL);
         gm_aws_t *aws = open_at(s->port, c->timeout_ms);
         gm_aws_response_t resp;
         struct timespec t0, t1;
@@ -984,14 +655,14 @@ Test(call, outcomes_from_canned_responses, .init = env_clean)
         cr_assert(secs < 3, "%s took %.1f s", c->name, secs);
         gm_aws_response_clear(&resp);
         gm_aws_close(aws);
-        srv_stop(s);
+        stub_stop(s);
     }
 }
 
 Test(call, connection_refused_is_retry, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
-    gm_aws_t *aws = open_at(free_port(), 0);
+    gm_aws_t *aws = open_at(stub_free_port(), 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_RETRY);
     cr_assert_eq(resp.status, 0);
@@ -1003,8 +674,8 @@ Test(call, connection_refused_is_retry, .init = env_clean)
 Test(call, oversized_response_is_an_error, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, NULL, (size_t)9 << 20}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, NULL, STUB_ANSWER, (size_t)9 << 20}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_RETRY);
@@ -1012,14 +683,14 @@ Test(call, oversized_response_is_an_error, .init = env_clean)
     cr_assert_str_eq(resp.body, "");
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(call, malformed_extra_headers_are_refused_without_a_request, .init = env_clean)
 {
     env_keys(AKID, SECRET, NULL);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     const char *bad[] = {"X-Evil: a\r\nX-Injected: b", "No-Colon", ": no name",
                          "Accept:" /* removes a header: signed yet never sent */, "Accept:  "};
@@ -1032,9 +703,9 @@ Test(call, malformed_extra_headers_are_refused_without_a_request, .init = env_cl
     }
     cr_assert_eq(gm_aws_call(aws, NULL, CT, NULL, "{}", 2, &resp), GM_AWS_REJECTED);
     gm_aws_response_clear(&resp);
-    cr_assert_eq(srv_count(s, "POST", "/"), 0);
+    cr_assert_eq(stub_count(s, "POST", "/"), 0);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* ---- the credentials chain -------------------------------------------------- */
@@ -1042,12 +713,12 @@ Test(call, malformed_extra_headers_are_refused_without_a_request, .init = env_cl
 Test(chain, credentials_are_cached_until_aws_refuses_them, .init = env_clean)
 {
     env_keys("AKIDFIRST", SECRET, NULL);
-    route_t routes[] = {
-        {"POST", "/", 1, ANSWER, 200, NULL, "{}"},
-        {"POST", "/", 1, ANSWER, 403, NULL, "{\"__type\":\"UnrecognizedClientException\",\"message\":\"bad\"}"},
-        {"POST", "/", 0, ANSWER, 200, NULL, "{}"},
+    stub_route_t routes[] = {
+        {"POST", "/", 1, 200, NULL, "{}"},
+        {"POST", "/", 1, 403, NULL, "{\"__type\":\"UnrecognizedClientException\",\"message\":\"bad\"}"},
+        {"POST", "/", 0, 200, NULL, "{}"},
     };
-    srv_t *s = srv_start(routes, 3);
+    stub_t *s = stub_start(routes, 3, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
@@ -1059,17 +730,17 @@ Test(chain, credentials_are_cached_until_aws_refuses_them, .init = env_clean)
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
     gm_aws_response_clear(&resp);
 
-    free(verify_sigv4(srv_req(s, "POST", "/", 0), "AKIDFIRST", SECRET));
-    free(verify_sigv4(srv_req(s, "POST", "/", 1), "AKIDFIRST", SECRET)); /* still cached */
-    free(verify_sigv4(srv_req(s, "POST", "/", 2), "AKIDSECOND", "anothersecretkey"));
+    free(verify_sigv4(stub_find(s, "POST", "/", 0), "AKIDFIRST", SECRET));
+    free(verify_sigv4(stub_find(s, "POST", "/", 1), "AKIDFIRST", SECRET)); /* still cached */
+    free(verify_sigv4(stub_find(s, "POST", "/", 2), "AKIDSECOND", "anothersecretkey"));
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(chain, no_credentials_names_the_sources_tried, .init = env_clean)
 {
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_AUTH);
@@ -1085,10 +756,10 @@ Test(chain, no_credentials_names_the_sources_tried, .init = env_clean)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         cr_assert(strstr(resp.message, names[i]) != NULL, "no \"%s\" in: %s", names[i], resp.message);
     cr_assert_null(gm_aws_credentials_source(aws));
-    cr_assert_eq(srv_count(s, "POST", "/"), 0);
+    cr_assert_eq(stub_count(s, "POST", "/"), 0);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(chain, shared_file_profile_from_aws_profile, .init = env_clean)
@@ -1097,16 +768,16 @@ Test(chain, shared_file_profile_from_aws_profile, .init = env_clean)
                             "[ci]\naws_access_key_id = AKIAFILECI\naws_secret_access_key = filesecret/ci+key\n");
     setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
     setenv("AWS_PROFILE", "ci", 1);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
     cr_assert_str_eq(gm_aws_credentials_source(aws), "shared file profile ci");
-    free(verify_sigv4(srv_req(s, "POST", "/", 0), "AKIAFILECI", "filesecret/ci+key"));
+    free(verify_sigv4(stub_find(s, "POST", "/", 0), "AKIAFILECI", "filesecret/ci+key"));
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     unlink(path);
     free(path);
 }
@@ -1116,15 +787,15 @@ Test(chain, environment_comes_before_the_file, .init = env_clean)
     char *path = write_temp("[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = filesecret\n");
     setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
     env_keys(AKID, SECRET, NULL);
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
-    free(verify_sigv4(srv_req(s, "POST", "/", 0), AKID, SECRET));
+    free(verify_sigv4(stub_find(s, "POST", "/", 0), AKID, SECRET));
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     unlink(path);
     free(path);
 }
@@ -1150,11 +821,11 @@ static void set_full_uri(int port, const char *path)
 Test(chain, container_endpoint_with_authorization_token, .init = env_clean)
 {
     char *json = creds_json("ASIACONTAINER", "containersecret", "containertoken", 3600 * 1000);
-    route_t routes[] = {
-        {"GET", "/creds", 0, ANSWER, 200, NULL, json},
-        {"POST", "/", 0, ANSWER, 200, NULL, "{}"},
+    stub_route_t routes[] = {
+        {"GET", "/creds", 0, 200, NULL, json},
+        {"POST", "/", 0, 200, NULL, "{}"},
     };
-    srv_t *s = srv_start(routes, 2);
+    stub_t *s = stub_start(routes, 2, NULL);
     set_full_uri(s->port, "/creds");
     setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Basic c2VjcmV0", 1);
     gm_aws_t *aws = open_at(s->port, 0);
@@ -1165,23 +836,23 @@ Test(chain, container_endpoint_with_authorization_token, .init = env_clean)
     gm_aws_response_clear(&resp);
     cr_assert_str_eq(gm_aws_credentials_source(aws), "container endpoint");
 
-    cr_assert_eq(srv_count(s, "GET", "/creds"), 1, "cached while far from expiry");
-    assert_header(srv_req(s, "GET", "/creds", 0), "Authorization", "Basic c2VjcmV0");
+    cr_assert_eq(stub_count(s, "GET", "/creds"), 1, "cached while far from expiry");
+    stub_assert_header(stub_find(s, "GET", "/creds", 0), "Authorization", "Basic c2VjcmV0");
     for (size_t i = 0; i < 2; i++) {
-        const req_t *r = srv_req(s, "POST", "/", i);
-        assert_header(r, "X-Amz-Security-Token", "containertoken");
+        const stub_req_t *r = stub_find(s, "POST", "/", i);
+        stub_assert_header(r, "X-Amz-Security-Token", "containertoken");
         free(verify_sigv4(r, "ASIACONTAINER", "containersecret"));
     }
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(json);
 }
 
 Test(chain, container_token_file_wins_over_the_variable, .init = env_clean)
 {
     char *json = creds_json("ASIACONTAINER", "containersecret", "t", 3600 * 1000);
-    route_t routes[] = {{"GET", "/creds", 0, ANSWER, 200, NULL, json}, {"POST", "/", 0, ANSWER, 200, NULL, "{}"}};
-    srv_t *s = srv_start(routes, 2);
+    stub_route_t routes[] = {{"GET", "/creds", 0, 200, NULL, json}, {"POST", "/", 0, 200, NULL, "{}"}};
+    stub_t *s = stub_start(routes, 2, NULL);
     char *file = write_temp("token-from-file\n");
     set_full_uri(s->port, "/creds");
     setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "token-from-env", 1);
@@ -1189,10 +860,10 @@ Test(chain, container_token_file_wins_over_the_variable, .init = env_clean)
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
-    assert_header(srv_req(s, "GET", "/creds", 0), "Authorization", "token-from-file");
+    stub_assert_header(stub_find(s, "GET", "/creds", 0), "Authorization", "token-from-file");
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     unlink(file);
     free(file);
     free(json);
@@ -1204,7 +875,7 @@ Test(chain, container_full_uri_plain_http_only_to_local_addresses, .init = env_c
                              "http://127.0.0.1@example.com/creds", "ftp://127.0.0.1/creds"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", refused[i], 1);
-        gm_aws_t *aws = open_at(free_port(), 0);
+        gm_aws_t *aws = open_at(stub_free_port(), 0);
         gm_aws_response_t resp;
         cr_assert_eq(call(aws, &resp), GM_AWS_AUTH);
         cr_assert(strstr(resp.message, "container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI refused") != NULL,
@@ -1213,7 +884,7 @@ Test(chain, container_full_uri_plain_http_only_to_local_addresses, .init = env_c
         gm_aws_close(aws);
     }
     /* Allowed (nothing listens there, so the lookup fails later, not here). */
-    int port = free_port();
+    int port = stub_free_port();
     char *allowed[] = {gm_asprintf("http://127.0.0.2:%d/creds", port), gm_asprintf("http://[::1]:%d/creds", port)};
     for (size_t i = 0; i < 2; i++) {
         setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", allowed[i], 1);
@@ -1232,12 +903,12 @@ Test(chain, temporary_credentials_are_refreshed_before_expiry, .init = env_clean
 {
     char *near = creds_json("ASIANEAR", "nearsecret", "neartoken", 2 * 60 * 1000); /* within 5 minutes */
     char *far = creds_json("ASIAFAR", "farsecret", "fartoken", 3600 * 1000);
-    route_t routes[] = {
-        {"GET", "/creds", 1, ANSWER, 200, NULL, near},
-        {"GET", "/creds", 0, ANSWER, 200, NULL, far},
-        {"POST", "/", 0, ANSWER, 200, NULL, "{}"},
+    stub_route_t routes[] = {
+        {"GET", "/creds", 1, 200, NULL, near},
+        {"GET", "/creds", 0, 200, NULL, far},
+        {"POST", "/", 0, 200, NULL, "{}"},
     };
-    srv_t *s = srv_start(routes, 3);
+    stub_t *s = stub_start(routes, 3, NULL);
     set_full_uri(s->port, "/creds");
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
@@ -1245,12 +916,12 @@ Test(chain, temporary_credentials_are_refreshed_before_expiry, .init = env_clean
         cr_assert_eq(call(aws, &resp), GM_AWS_OK, "%s", resp.message);
         gm_aws_response_clear(&resp);
     }
-    cr_assert_eq(srv_count(s, "GET", "/creds"), 2);
-    free(verify_sigv4(srv_req(s, "POST", "/", 0), "ASIANEAR", "nearsecret"));
-    free(verify_sigv4(srv_req(s, "POST", "/", 1), "ASIAFAR", "farsecret"));
-    free(verify_sigv4(srv_req(s, "POST", "/", 2), "ASIAFAR", "farsecret"));
+    cr_assert_eq(stub_count(s, "GET", "/creds"), 2);
+    free(verify_sigv4(stub_find(s, "POST", "/", 0), "ASIANEAR", "nearsecret"));
+    free(verify_sigv4(stub_find(s, "POST", "/", 1), "ASIAFAR", "farsecret"));
+    free(verify_sigv4(stub_find(s, "POST", "/", 2), "ASIAFAR", "farsecret"));
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(near);
     free(far);
 }
@@ -1258,12 +929,12 @@ Test(chain, temporary_credentials_are_refreshed_before_expiry, .init = env_clean
 Test(chain, failed_refresh_keeps_still_valid_credentials, .init = env_clean)
 {
     char *near = creds_json("ASIANEAR", "nearsecret", "neartoken", 2 * 60 * 1000);
-    route_t routes[] = {
-        {"GET", "/creds", 1, ANSWER, 200, NULL, near},
-        {"GET", "/creds", 0, ANSWER, 500, NULL, "{}"},
-        {"POST", "/", 0, ANSWER, 200, NULL, "{}"},
+    stub_route_t routes[] = {
+        {"GET", "/creds", 1, 200, NULL, near},
+        {"GET", "/creds", 0, 500, NULL, "{}"},
+        {"POST", "/", 0, 200, NULL, "{}"},
     };
-    srv_t *s = srv_start(routes, 3);
+    stub_t *s = stub_start(routes, 3, NULL);
     set_full_uri(s->port, "/creds");
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
@@ -1273,10 +944,10 @@ Test(chain, failed_refresh_keeps_still_valid_credentials, .init = env_clean)
         gm_aws_response_clear(&resp);
     }
     /* One fetch, one failed refresh, then a pause before the next try. */
-    cr_assert_eq(srv_count(s, "GET", "/creds"), 2);
-    free(verify_sigv4(srv_req(s, "POST", "/", 2), "ASIANEAR", "nearsecret"));
+    cr_assert_eq(stub_count(s, "GET", "/creds"), 2);
+    free(verify_sigv4(stub_find(s, "POST", "/", 2), "ASIANEAR", "nearsecret"));
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(near);
 }
 
@@ -1286,13 +957,13 @@ Test(chain, imdsv2_token_then_role_then_credentials, .init = env_clean)
 {
     unsetenv("AWS_EC2_METADATA_DISABLED");
     char *json = creds_json("ASIAIMDS", "imdssecret", "imdstoken", 6 * 3600 * 1000LL);
-    route_t routes[] = {
-        {"PUT", "/latest/api/token", 0, ANSWER, 200, NULL, "AQAEAimds-session-token=="},
-        {"GET", ROLE_PATH, 0, ANSWER, 200, NULL, "gm-instance-role\n"},
-        {"GET", ROLE_PATH "gm-instance-role", 0, ANSWER, 200, NULL, json},
-        {"POST", "/", 0, ANSWER, 200, NULL, "{}"},
+    stub_route_t routes[] = {
+        {"PUT", "/latest/api/token", 0, 200, NULL, "AQAEAimds-session-token=="},
+        {"GET", ROLE_PATH, 0, 200, NULL, "gm-instance-role\n"},
+        {"GET", ROLE_PATH "gm-instance-role", 0, 200, NULL, json},
+        {"POST", "/", 0, 200, NULL, "{}"},
     };
-    srv_t *s = srv_start(routes, 4);
+    stub_t *s = stub_start(routes, 4, NULL);
     char *endpoint = gm_asprintf("http://127.0.0.1:%d/", s->port);
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, 1);
     gm_aws_t *aws = open_at(s->port, 0);
@@ -1301,20 +972,20 @@ Test(chain, imdsv2_token_then_role_then_credentials, .init = env_clean)
     cr_assert_str_eq(gm_aws_credentials_source(aws), "IMDSv2");
     gm_aws_response_clear(&resp);
 
-    assert_header(srv_req(s, "PUT", "/latest/api/token", 0), "X-aws-ec2-metadata-token-ttl-seconds", "21600");
-    assert_header(srv_req(s, "GET", ROLE_PATH, 0), "X-aws-ec2-metadata-token", "AQAEAimds-session-token==");
-    assert_header(srv_req(s, "GET", ROLE_PATH "gm-instance-role", 0), "X-aws-ec2-metadata-token",
-                  "AQAEAimds-session-token==");
-    const req_t *r = srv_req(s, "POST", "/", 0);
-    assert_header(r, "X-Amz-Security-Token", "imdstoken");
+    stub_assert_header(stub_find(s, "PUT", "/latest/api/token", 0), "X-aws-ec2-metadata-token-ttl-seconds", "21600");
+    stub_assert_header(stub_find(s, "GET", ROLE_PATH, 0), "X-aws-ec2-metadata-token", "AQAEAimds-session-token==");
+    stub_assert_header(stub_find(s, "GET", ROLE_PATH "gm-instance-role", 0), "X-aws-ec2-metadata-token",
+                       "AQAEAimds-session-token==");
+    const stub_req_t *r = stub_find(s, "POST", "/", 0);
+    stub_assert_header(r, "X-Amz-Security-Token", "imdstoken");
     free(verify_sigv4(r, "ASIAIMDS", "imdssecret"));
     /* Order: token, role, credentials, then the call. */
-    cr_assert_str_eq(s->reqs[0].method, "PUT");
-    cr_assert_str_eq(s->reqs[1].path, ROLE_PATH);
-    cr_assert_str_eq(s->reqs[2].path, ROLE_PATH "gm-instance-role");
-    cr_assert_str_eq(s->reqs[3].method, "POST");
+    cr_assert_str_eq(stub_req(s, 0)->method, "PUT");
+    cr_assert_str_eq(stub_req(s, 1)->path, ROLE_PATH);
+    cr_assert_str_eq(stub_req(s, 2)->path, ROLE_PATH "gm-instance-role");
+    cr_assert_str_eq(stub_req(s, 3)->method, "POST");
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(endpoint);
     free(json);
 }
@@ -1322,8 +993,8 @@ Test(chain, imdsv2_token_then_role_then_credentials, .init = env_clean)
 Test(chain, imds_failure_is_named, .init = env_clean)
 {
     unsetenv("AWS_EC2_METADATA_DISABLED");
-    route_t routes[] = {{"PUT", "/latest/api/token", 0, ANSWER, 403, NULL, ""}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"PUT", "/latest/api/token", 0, 403, NULL, ""}};
+    stub_t *s = stub_start(routes, 1, NULL);
     char *endpoint = gm_asprintf("http://127.0.0.1:%d", s->port);
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, 1);
     gm_aws_t *aws = open_at(s->port, 0);
@@ -1332,7 +1003,7 @@ Test(chain, imds_failure_is_named, .init = env_clean)
     cr_assert(strstr(resp.message, "IMDSv2 (token: HTTP 403)") != NULL, "%s", resp.message);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(endpoint);
 }
 
@@ -1344,8 +1015,8 @@ Test(secrets, never_in_messages, .init = env_clean)
     env_keys(AKID, SECRET, "SESSIONTOKENVALUE123");
     char *echo = gm_asprintf("{\"__type\":\"InvalidSignatureException\",\"message\":\"key " SECRET
                              " token SESSIONTOKENVALUE123 is wrong\"}");
-    route_t routes[] = {{"POST", "/", 0, ANSWER, 403, NULL, echo}};
-    srv_t *s = srv_start(routes, 1);
+    stub_route_t routes[] = {{"POST", "/", 0, 403, NULL, echo}};
+    stub_t *s = stub_start(routes, 1, NULL);
     gm_aws_t *aws = open_at(s->port, 0);
     gm_aws_response_t resp;
     cr_assert_eq(call(aws, &resp), GM_AWS_AUTH);
@@ -1355,7 +1026,7 @@ Test(secrets, never_in_messages, .init = env_clean)
     cr_assert(strstr(resp.message, "SESSIONTOKENVALUE123") == NULL, "%s", resp.message);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     free(echo);
 
     /* Sources that hold a secret but fail: the reasons name no value. */
@@ -1363,9 +1034,9 @@ Test(secrets, never_in_messages, .init = env_clean)
     setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
     char *path = write_temp("[default]\naws_secret_access_key = " SECRET "\n");
     setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
-    route_t bad_container[] = {
-        {"GET", "/creds", 0, ANSWER, 200, NULL, "{\"SecretAccessKey\":\"" SECRET "\",\"Token\":\"T\"}"}};
-    s = srv_start(bad_container, 1);
+    stub_route_t bad_container[] = {
+        {"GET", "/creds", 0, 200, NULL, "{\"SecretAccessKey\":\"" SECRET "\",\"Token\":\"T\"}"}};
+    s = stub_start(bad_container, 1, NULL);
     set_full_uri(s->port, "/creds");
     aws = open_at(s->port, 0);
     cr_assert_eq(call(aws, &resp), GM_AWS_AUTH);
@@ -1376,7 +1047,7 @@ Test(secrets, never_in_messages, .init = env_clean)
     cr_assert(strstr(resp.message, "wJalrXUtnFEMI") == NULL, "%s", resp.message);
     gm_aws_response_clear(&resp);
     gm_aws_close(aws);
-    srv_stop(s);
+    stub_stop(s);
     unlink(path);
     free(path);
 }

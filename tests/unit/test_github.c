@@ -1,19 +1,13 @@
-/* gm_github: Link parsing, the app JWT, and real requests against a small
- * HTTP server started inside each test (a thread on 127.0.0.1:0 answering
- * from a script, one request per connection, recording what it received).
- * The clock and the sleep are fake: sleeps advance the clock and are
- * recorded, so rate-limit waits are asserted without waiting. */
+/* gm_github: Link parsing, the app JWT, and real requests against the test
+ * server of http_stub.h started inside each test (one request per
+ * connection). The clock and the sleep are fake (stub_clock_t): sleeps
+ * advance the clock and are recorded, so rate-limit waits are asserted
+ * without waiting. */
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -26,252 +20,26 @@
 #include "gm/http.h"
 #include "gm/record.h"
 
+#include "http_stub.h"
+
 #define TOKEN "ghp_TESTTOKEN0123456789abcdef"
 #define T0_MS 1700000000000LL
 
-/* ---- fake clock ------------------------------------------------------------ */
-
-typedef struct {
-    int64_t now;
-    int64_t sleeps[32];
-    size_t nsleeps;
-} clock_t_;
-
-static int64_t fake_now(void *ctx)
-{
-    return ((clock_t_ *)ctx)->now;
-}
-
-static void fake_sleep(void *ctx, int64_t ms)
-{
-    clock_t_ *c = ctx;
-    if (c->nsleeps < 32)
-        c->sleeps[c->nsleeps++] = ms;
-    c->now += ms;
-}
-
-/* ---- the test server ------------------------------------------------------------ */
-
-typedef struct {
-    const char *method;  /* NULL: any */
-    const char *path;    /* NULL: any; else the request target, query included */
-    int times;           /* 0: unlimited; else used that many times, then skipped */
-    int status;          /* 0: close the connection without answering */
-    const char *headers; /* extra header lines, each ending "\r\n"; "$PORT" → the port */
-    const char *body;
-} route_t;
-
-typedef struct {
-    char method[16];
-    char path[512];
-    char *head;
-    char *body;
-} req_t;
-
-#define MAX_ROUTES 16
-#define MAX_REQS 32
-
-typedef struct {
-    int lfd, port, wake[2];
-    pthread_t thread;
-    pthread_mutex_t mu;
-    route_t routes[MAX_ROUTES];
-    int used[MAX_ROUTES];
-    size_t nroutes;
-    req_t reqs[MAX_REQS];
-    size_t nreqs;
-} srv_t;
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static char *find_header(const char *head, const char *name)
-{
-    size_t nlen = strlen(name);
-    for (const char *l = head; *l != '\0';) {
-        const char *eol = strstr(l, "\r\n");
-        if (eol == NULL)
-            break;
-        if ((size_t)(eol - l) > nlen && strncasecmp(l, name, nlen) == 0 && l[nlen] == ':') {
-            const char *v = l + nlen + 1;
-            while (*v == ' ')
-                v++;
-            return gm_strndup(v, (size_t)(eol - v));
-        }
-        l = eol + 2;
-    }
-    return NULL;
-}
-
-static char *subst_port(const char *s, int port)
-{
-    char ps[16];
-    snprintf(ps, sizeof(ps), "%d", port);
-    char *out = gm_strdup(s);
-    for (char *p; (p = strstr(out, "$PORT")) != NULL;) {
-        char *n = gm_asprintf("%.*s%s%s", (int)(p - out), out, ps, p + 5);
-        free(out);
-        out = n;
-    }
-    return out;
-}
-
-static void serve_one(srv_t *s, int fd)
-{
-    size_t cap = 1 << 16, len = 0;
-    char *buf = gm_malloc(cap + 1);
-    char *end = NULL;
-    size_t cl = 0;
-    for (;;) {
-        ssize_t r = recv(fd, buf + len, cap - len, 0);
-        if (r <= 0)
-            goto Done;
-        len += (size_t)r;
-        buf[len] = '\0';
-        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
-            char *v = find_header(buf, "Content-Length");
-            cl = v != NULL ? strtoul(v, NULL, 10) : 0;
-            free(v);
-        }
-        if (end != NULL && len >= (size_t)(end + 4 - buf) + cl)
-            break;
-        cr_assert(len < cap);
-    }
-    req_t r = {0};
-    sscanf(buf, "%15s %511s", r.method, r.path);
-    char *line_end = strstr(buf, "\r\n");
-    r.head = gm_strndup(line_end + 2, (size_t)(end + 2 - (line_end + 2)));
-    r.body = gm_strndup(end + 4, cl);
-
-    pthread_mutex_lock(&s->mu);
-    const route_t *route = NULL;
-    for (size_t i = 0; i < s->nroutes && route == NULL; i++) {
-        const route_t *rt = &s->routes[i];
-        if ((rt->method == NULL || strcmp(rt->method, r.method) == 0) &&
-            (rt->path == NULL || strcmp(rt->path, r.path) == 0) && (rt->times == 0 || s->used[i] < rt->times)) {
-            s->used[i]++;
-            route = rt;
-        }
-    }
-    if (s->nreqs < MAX_REQS)
-        s->reqs[s->nreqs++] = r;
-    else {
-        free(r.head);
-        free(r.body);
-    }
-    pthread_mutex_unlock(&s->mu);
-
-    if (route == NULL) {
-        static const char nf[] = "HTTP/1.1 599 No Route\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        send_all(fd, nf, sizeof(nf) - 1);
-    } else if (route->status != 0) {
-        char *hdrs = subst_port(route->headers ? route->headers : "", s->port);
-        const char *body = route->body ? route->body : "";
-        char *resp = gm_asprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n%s\r\n%s",
-                                 route->status, strlen(body), hdrs, body);
-        send_all(fd, resp, strlen(resp));
-        free(resp);
-        free(hdrs);
-    }
-Done:
-    free(buf);
-    close(fd);
-}
-
-static void *srv_main(void *arg)
-{
-    srv_t *s = arg;
-    for (;;) {
-        struct pollfd p[2] = {{.fd = s->wake[0], .events = POLLIN}, {.fd = s->lfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0)
-            continue;
-        if (p[0].revents)
-            break;
-        int fd = accept(s->lfd, NULL, NULL);
-        if (fd >= 0)
-            serve_one(s, fd);
-    }
-    return NULL;
-}
-
-static srv_t *srv_start(const route_t *routes, size_t n)
-{
-    srv_t *s = gm_calloc(1, sizeof(*s));
-    cr_assert(n <= MAX_ROUTES);
-    memcpy(s->routes, routes, n * sizeof(*routes));
-    s->nroutes = n;
-    pthread_mutex_init(&s->mu, NULL);
-    cr_assert_eq(pipe(s->wake), 0);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(listen(s->lfd, 16), 0);
-    socklen_t alen = sizeof(a);
-    cr_assert_eq(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-    s->port = ntohs(a.sin_port);
-    cr_assert_eq(pthread_create(&s->thread, NULL, srv_main, s), 0);
-    return s;
-}
-
-static void srv_stop(srv_t *s)
-{
-    cr_assert_eq(write(s->wake[1], "x", 1), 1);
-    pthread_join(s->thread, NULL);
-    close(s->lfd);
-    close(s->wake[0]);
-    close(s->wake[1]);
-    for (size_t i = 0; i < s->nreqs; i++) {
-        free(s->reqs[i].head);
-        free(s->reqs[i].body);
-    }
-    pthread_mutex_destroy(&s->mu);
-    free(s);
-}
-
-static size_t srv_nreqs(srv_t *s)
-{
-    pthread_mutex_lock(&s->mu);
-    size_t n = s->nreqs;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-/* The i-th request received (the client is synchronous: all are in). */
-static const req_t *srv_req(srv_t *s, size_t i)
-{
-    cr_assert_lt(i, srv_nreqs(s), "no request #%zu", i);
-    return &s->reqs[i];
-}
-
-static void assert_header(const req_t *r, const char *name, const char *want)
-{
-    char *v = find_header(r->head, name);
-    cr_assert_not_null(v, "no %s header in %s %s", name, r->method, r->path);
-    cr_assert_str_eq(v, want, "%s: %s", name, v);
-    free(v);
-}
+/* One request per connection; a request no route takes gets 599, a status
+ * GitHub never sends. */
+static const stub_opts_t GH = {.no_route = 599, .one_per_conn = true};
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
 static char base_url[64];
 
-static gm_github_t *open_opts(srv_t *s, clock_t_ *clk, gm_github_opts_t o)
+static gm_github_t *open_opts(stub_t *s, stub_clock_t *clk, gm_github_opts_t o)
 {
     snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%d", s != NULL ? s->port : 9);
     o.base_url = base_url;
     o.timeout_ms = o.timeout_ms ? o.timeout_ms : 5000;
-    o.now_ms = fake_now;
-    o.sleep_ms = fake_sleep;
+    o.now_ms = stub_now;
+    o.sleep_ms = stub_sleep;
     o.clock_ctx = clk;
     char err[256] = "";
     gm_github_t *gh = gm_github_open(&o, err, sizeof(err));
@@ -279,7 +47,7 @@ static gm_github_t *open_opts(srv_t *s, clock_t_ *clk, gm_github_opts_t o)
     return gh;
 }
 
-static gm_github_t *open_token(srv_t *s, clock_t_ *clk)
+static gm_github_t *open_token(stub_t *s, stub_clock_t *clk)
 {
     return open_opts(s, clk, (gm_github_opts_t){.token = TOKEN});
 }
@@ -341,12 +109,12 @@ Test(github_link, no_next)
 
 Test(github, headers_sent_and_stats)
 {
-    route_t r[] = {{"GET", "/repos/o/r/actions/runs?per_page=100", 1, 200,
-                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003600\r\n"
-                    "x-ratelimit-resource: core\r\n",
-                    "{\"total_count\":0,\"workflow_runs\":[]}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/repos/o/r/actions/runs?per_page=100", 1, 200,
+                         "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003600\r\n"
+                         "x-ratelimit-resource: core\r\n",
+                         "{\"total_count\":0,\"workflow_runs\":[]}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_stats_t st;
     gm_github_stats(gh, &st);
@@ -361,14 +129,13 @@ Test(github, headers_sent_and_stats)
     cr_assert_eq(json_integer_value(json_object_get(page.body, "total_count")), 0);
     gm_github_page_clear(&page);
 
-    const req_t *q = srv_req(s, 0);
+    const stub_req_t *q = stub_req(s, 0);
     cr_assert_str_eq(q->method, "GET");
-    assert_header(q, "Accept", "application/vnd.github+json");
-    assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
-    assert_header(q, "User-Agent", "gha-metrics");
-    assert_header(q, "Authorization", "Bearer " TOKEN);
-    char *inm = find_header(q->head, "If-None-Match");
-    cr_assert_null(inm);
+    stub_assert_header(q, "Accept", "application/vnd.github+json");
+    stub_assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
+    stub_assert_header(q, "User-Agent", "gha-metrics");
+    stub_assert_header(q, "Authorization", "Bearer " TOKEN);
+    cr_assert_null(stub_header(q, "If-None-Match"));
 
     gm_github_stats(gh, &st);
     cr_assert_eq(st.requests, 1);
@@ -379,12 +146,12 @@ Test(github, headers_sent_and_stats)
     cr_assert_eq(st.rate_limited, 0);
     cr_assert_eq(clk.nsleeps, 0);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, pagination_three_pages)
 {
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/orgs/o/repos?per_page=2", 1, 200,
          "Link: <http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=2>; rel=\"next\", "
          "<http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=3>; rel=\"last\"\r\n",
@@ -396,8 +163,8 @@ Test(github, pagination_three_pages)
         {"GET", "/organizations/9/repos?per_page=2&page=3", 1, 200,
          "Link: <http://127.0.0.1:$PORT/organizations/9/repos?per_page=2&page=2>; rel=\"prev\"\r\n", "[{\"id\":5}]"},
     };
-    srv_t *s = srv_start(r, 3);
-    clock_t_ clk = {.now = T0_MS};
+    stub_t *s = stub_start(r, 3, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     char *url = gm_strdup("/orgs/o/repos?per_page=2");
     int64_t ids = 0, pages = 0;
@@ -416,80 +183,80 @@ Test(github, pagination_three_pages)
     }
     cr_assert_eq(pages, 3);
     cr_assert_eq(ids, 12345);
-    cr_assert_eq(srv_nreqs(s), 3);
+    cr_assert_eq(stub_nreqs(s), 3);
     for (size_t i = 0; i < 3; i++)
-        assert_header(srv_req(s, i), "Authorization", "Bearer " TOKEN);
+        stub_assert_header(stub_req(s, i), "Authorization", "Bearer " TOKEN);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, foreign_origin_refused)
 {
-    route_t r[] = {{"GET", NULL, 0, 200, "", "{}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", NULL, 0, 200, "", "{}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     char err[256] = "";
     cr_assert_eq(gm_github_get_page(gh, "http://evil.example/x", &page, err, sizeof(err)), -1);
     cr_assert(strstr(err, "origin") != NULL, "%s", err);
     cr_assert_eq(gm_github_get_page(gh, "/x\r\nX-Evil: 1", &page, err, sizeof(err)), -1);
-    cr_assert_eq(srv_nreqs(s), 0);
+    cr_assert_eq(stub_nreqs(s), 0);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, not_found_returned_as_is)
 {
-    route_t r[] = {{"GET", "/repos/o/gone/actions/runs", 0, 404, "x-ratelimit-remaining: 4000\r\n",
-                    "{\"message\":\"Not Found\",\"documentation_url\":\"https://docs.github.com\"}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/repos/o/gone/actions/runs", 0, 404, "x-ratelimit-remaining: 4000\r\n",
+                         "{\"message\":\"Not Found\",\"documentation_url\":\"https://docs.github.com\"}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/repos/o/gone/actions/runs", &page);
     cr_assert_eq(page.status, 404);
     cr_assert_str_eq(json_string_value(json_object_get(page.body, "message")), "Not Found");
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 1);
+    cr_assert_eq(stub_nreqs(s), 1);
     cr_assert_eq(clk.nsleeps, 0);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, forbidden_without_limit_not_retried)
 {
-    route_t r[] = {{"GET", "/repos/o/r", 0, 403, "x-ratelimit-remaining: 4000\r\n",
-                    "{\"message\":\"Resource not accessible by integration\"}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/repos/o/r", 0, 403, "x-ratelimit-remaining: 4000\r\n",
+                         "{\"message\":\"Resource not accessible by integration\"}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/repos/o/r", &page);
     cr_assert_eq(page.status, 403);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 1);
+    cr_assert_eq(stub_nreqs(s), 1);
     gm_github_stats_t st;
     gm_github_stats(gh, &st);
     cr_assert_eq(st.rate_limited, 0);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, server_errors_retried)
 {
-    route_t r[] = {{"GET", "/a", 2, 502, "", "{\"message\":\"Bad gateway\"}"},
-                   {"GET", "/a", 1, 200, "", "[1]"},
-                   {"GET", "/b", 0, 503, "", ""}};
-    srv_t *s = srv_start(r, 3);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 2, 502, "", "{\"message\":\"Bad gateway\"}"},
+                        {"GET", "/a", 1, 200, "", "[1]"},
+                        {"GET", "/b", 0, 503, "", ""}};
+    stub_t *s = stub_start(r, 3, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
     cr_assert_eq(page.status, 200);
     cr_assert_eq(json_array_size(page.body), 1);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 3);
+    cr_assert_eq(stub_nreqs(s), 3);
     cr_assert_eq(clk.nsleeps, 2);
     cr_assert_eq(clk.sleeps[0], 1000);
     cr_assert_eq(clk.sleeps[1], 2000);
@@ -499,43 +266,36 @@ Test(github, server_errors_retried)
     cr_assert_eq(page.status, 503);
     cr_assert_null(page.body);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 8);
+    cr_assert_eq(stub_nreqs(s), 8);
     gm_github_stats_t st;
     gm_github_stats(gh, &st);
     cr_assert_eq(st.requests, 8);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, transport_errors_retried)
 {
-    route_t r[] = {{"GET", "/a", 2, 0, NULL, NULL}, {"GET", "/a", 1, 200, "", "{\"ok\":true}"}};
-    srv_t *s = srv_start(r, 2);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 2, 0, NULL, NULL, STUB_CLOSE}, {"GET", "/a", 1, 200, "", "{\"ok\":true}"}};
+    stub_t *s = stub_start(r, 2, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
     cr_assert_eq(page.status, 200);
     cr_assert(json_is_true(json_object_get(page.body, "ok")));
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 3);
+    cr_assert_eq(stub_nreqs(s), 3);
     cr_assert_eq(clk.nsleeps, 2);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 
     /* Nobody listening: five attempts, -1, status 0, no token in the error. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
     char url[64], err[512] = "";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
-    clock_t_ clk2 = {.now = T0_MS};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", stub_free_port());
+    stub_clock_t clk2 = {.now = T0_MS};
     gm_github_opts_t o = {
-        .base_url = url, .token = TOKEN, .now_ms = fake_now, .sleep_ms = fake_sleep, .clock_ctx = &clk2};
+        .base_url = url, .token = TOKEN, .now_ms = stub_now, .sleep_ms = stub_sleep, .clock_ctx = &clk2};
     gh = gm_github_open(&o, err, sizeof(err));
     cr_assert_not_null(gh);
     cr_assert_eq(gm_github_get_page(gh, "/a", &page, err, sizeof(err)), -1);
@@ -555,14 +315,14 @@ Test(github, transport_errors_retried)
 Test(github, primary_limit_waits_until_reset)
 {
     /* T0 is 1700000000 s; reset 100 s later. */
-    route_t r[] = {{"GET", "/a", 1, 403,
-                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 0\r\nx-ratelimit-reset: 1700000100\r\n",
-                    "{\"message\":\"API rate limit exceeded for user ID 1.\"}"},
-                   {"GET", "/a", 1, 200,
-                    "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003700\r\n",
-                    "[]"}};
-    srv_t *s = srv_start(r, 2);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 1, 403,
+                         "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 0\r\nx-ratelimit-reset: 1700000100\r\n",
+                         "{\"message\":\"API rate limit exceeded for user ID 1.\"}"},
+                        {"GET", "/a", 1, 200,
+                         "x-ratelimit-limit: 5000\r\nx-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003700\r\n",
+                         "[]"}};
+    stub_t *s = stub_start(r, 2, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -577,16 +337,16 @@ Test(github, primary_limit_waits_until_reset)
     cr_assert_eq(st.waited_ms, 100000);
     cr_assert_eq(st.remaining, 4999);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, secondary_limit_retry_after)
 {
-    route_t r[] = {{"GET", "/a", 1, 403, "retry-after: 7\r\nx-ratelimit-remaining: 4000\r\n",
-                    "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
-                   {"GET", "/a", 1, 200, "", "[]"}};
-    srv_t *s = srv_start(r, 2);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 1, 403, "retry-after: 7\r\nx-ratelimit-remaining: 4000\r\n",
+                         "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
+                        {"GET", "/a", 1, 200, "", "[]"}};
+    stub_t *s = stub_start(r, 2, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -598,15 +358,15 @@ Test(github, secondary_limit_retry_after)
     gm_github_stats(gh, &st);
     cr_assert_eq(st.rate_limited, 1);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, secondary_limit_by_message_backs_off)
 {
-    route_t r[] = {{"GET", "/a", 1, 403, "", "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
-                   {"GET", "/a", 1, 200, "", "[]"}};
-    srv_t *s = srv_start(r, 2);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 1, 403, "", "{\"message\":\"You have exceeded a secondary rate limit.\"}"},
+                        {"GET", "/a", 1, 200, "", "[]"}};
+    stub_t *s = stub_start(r, 2, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -615,14 +375,14 @@ Test(github, secondary_limit_by_message_backs_off)
     cr_assert_eq(clk.nsleeps, 1);
     cr_assert_eq(clk.sleeps[0], 60000);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, too_many_requests_exponential)
 {
-    route_t r[] = {{"GET", "/a", 2, 429, "", ""}, {"GET", "/a", 1, 200, "", "{}"}, {"GET", "/b", 0, 429, "", ""}};
-    srv_t *s = srv_start(r, 3);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 2, 429, "", ""}, {"GET", "/a", 1, 200, "", "{}"}, {"GET", "/b", 0, 429, "", ""}};
+    stub_t *s = stub_start(r, 3, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -644,19 +404,19 @@ Test(github, too_many_requests_exponential)
     cr_assert_eq(st.rate_limited, 7);
     cr_assert_eq(st.requests, 8);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, proactive_slowdown_at_reserve)
 {
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/a", 1, 200, "x-ratelimit-remaining: 51\r\nx-ratelimit-reset: 1700000030\r\n", "{}"},
         {"GET", "/a", 1, 200, "x-ratelimit-remaining: 50\r\nx-ratelimit-reset: 1700000030\r\n", "{}"},
         {"GET", "/a", 1, 200, "x-ratelimit-remaining: 4999\r\nx-ratelimit-reset: 1700003630\r\n", "{}"},
         {"GET", "/a", 1, 200, "x-ratelimit-remaining: 4998\r\nx-ratelimit-reset: 1700003630\r\n", "{}"},
     };
-    srv_t *s = srv_start(r, 4);
-    clock_t_ clk = {.now = T0_MS};
+    stub_t *s = stub_start(r, 4, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk); /* default reserve: 50 */
     gm_github_page_t page;
     get_ok(gh, "/a", &page); /* 51 left: above the reserve */
@@ -677,14 +437,14 @@ Test(github, proactive_slowdown_at_reserve)
     cr_assert_eq(st.waited_ms, 20000);
     cr_assert_eq(st.rate_limited, 0);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, custom_reserve)
 {
-    route_t r[] = {{"GET", "/a", 0, 200, "x-ratelimit-remaining: 100\r\nx-ratelimit-reset: 1700000005\r\n", "{}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 0, 200, "x-ratelimit-remaining: 100\r\nx-ratelimit-reset: 1700000005\r\n", "{}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .reserve = 100});
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -694,7 +454,7 @@ Test(github, custom_reserve)
     cr_assert_eq(clk.nsleeps, 1);
     cr_assert_eq(clk.sleeps[0], 5000);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* ---- ETags ------------------------------------------------------------------------------------ */
@@ -711,15 +471,15 @@ static char *temp_path(void)
 
 Test(github, etag_conditional_and_persisted)
 {
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/repos/o/r/actions/runs", 1, 200,
          "ETag: W/\"abc123\"\r\nLink: <http://127.0.0.1:$PORT/repos/o/r/actions/runs?page=2>; rel=\"next\"\r\n",
          "{\"total_count\":1,\"workflow_runs\":[{\"id\":7}]}"},
         {"GET", "/repos/o/r/actions/runs", 0, 304, "ETag: W/\"abc123\"\r\n", ""},
     };
-    srv_t *s = srv_start(r, 2);
+    stub_t *s = stub_start(r, 2, &GH);
     char *path = temp_path();
-    clock_t_ clk = {.now = T0_MS};
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
     gm_github_page_t page;
     get_ok(gh, "/repos/o/r/actions/runs", &page);
@@ -738,8 +498,8 @@ Test(github, etag_conditional_and_persisted)
     snprintf(want_next, sizeof(want_next), "http://127.0.0.1:%d/repos/o/r/actions/runs?page=2", s->port);
     cr_assert_str_eq(page.next, want_next);
     gm_github_page_clear(&page);
-    cr_assert_null(find_header(srv_req(s, 0)->head, "If-None-Match"));
-    assert_header(srv_req(s, 1), "If-None-Match", "W/\"abc123\"");
+    cr_assert_null(stub_header(stub_req(s, 0), "If-None-Match"));
+    stub_assert_header(stub_req(s, 1), "If-None-Match", "W/\"abc123\"");
     gm_github_stats_t st;
     gm_github_stats(gh, &st);
     cr_assert_eq(st.requests, 2);
@@ -756,7 +516,7 @@ Test(github, etag_conditional_and_persisted)
         json_integer_value(json_object_get(json_array_get(json_object_get(page.body, "workflow_runs"), 0), "id")), 7);
     cr_assert_str_eq(page.next, want_next);
     gm_github_page_clear(&page);
-    assert_header(srv_req(s, 2), "If-None-Match", "W/\"abc123\"");
+    stub_assert_header(stub_req(s, 2), "If-None-Match", "W/\"abc123\"");
     gm_github_close(gh);
 
     /* The file holds no token. */
@@ -768,7 +528,7 @@ Test(github, etag_conditional_and_persisted)
     cr_assert_null(strstr(buf, "TESTTOKEN"));
     unlink(path);
     free(path);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 Test(github, etag_cache_corrupt_file_starts_empty)
@@ -777,9 +537,9 @@ Test(github, etag_cache_corrupt_file_starts_empty)
     FILE *f = fopen(path, "w");
     fputs("{not json", f);
     fclose(f);
-    route_t r[] = {{"GET", "/a", 0, 200, "ETag: \"e1\"\r\n", "[1,2]"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"GET", "/a", 0, 200, "ETag: \"e1\"\r\n", "[1,2]"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
     gm_github_page_t page;
     get_ok(gh, "/a", &page);
@@ -796,11 +556,11 @@ Test(github, etag_cache_corrupt_file_starts_empty)
     json_decref(root);
     unlink(path);
     free(path);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* The entry of url in the cache file at path (new reference), or NULL. */
-static json_t *file_entry(const char *path, srv_t *s, const char *url_path)
+static json_t *file_entry(const char *path, stub_t *s, const char *url_path)
 {
     json_t *root = json_load_file(path, 0, NULL);
     cr_assert_not_null(root, "%s: not JSON", path);
@@ -812,11 +572,10 @@ static json_t *file_entry(const char *path, srv_t *s, const char *url_path)
     return e;
 }
 
-static void assert_no_inm(srv_t *s, size_t i)
+static void assert_no_inm(stub_t *s, size_t i)
 {
-    char *v = find_header(srv_req(s, i)->head, "If-None-Match");
-    cr_assert_null(v, "request #%zu (%s) sent If-None-Match: %s", i, srv_req(s, i)->path, v);
-    free(v);
+    const char *v = stub_header(stub_req(s, i), "If-None-Match");
+    cr_assert_null(v, "request #%zu (%s) sent If-None-Match: %s", i, stub_req(s, i)->path, v);
 }
 
 /* The body is saved only when the caller keeps it; a settled page keeps its
@@ -824,7 +583,7 @@ static void assert_no_inm(srv_t *s, size_t i)
  * nobody decided on is conditional within the client only. */
 Test(github, etag_body_kept_only_when_asked)
 {
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/kept", 1, 200, "ETag: \"k1\"\r\n", "{\"workflow_runs\":[{\"id\":1}]}"},
         {"GET", "/kept", 0, 304, "", ""},
         {"GET", "/settled", 1, 200,
@@ -835,9 +594,9 @@ Test(github, etag_body_kept_only_when_asked)
         {"GET", "/silent", 1, 304, "", ""},
         {"GET", "/silent", 1, 200, "ETag: \"q1\"\r\n", "{\"workflow_runs\":[{\"id\":3}]}"},
     };
-    srv_t *s = srv_start(r, 7);
+    stub_t *s = stub_start(r, 7, &GH);
     char *path = temp_path();
-    clock_t_ clk = {.now = T0_MS};
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.token = TOKEN, .etag_cache = path});
     gm_github_page_t page;
     const char *paths[] = {"/kept", "/settled", "/silent"};
@@ -857,7 +616,7 @@ Test(github, etag_body_kept_only_when_asked)
     cr_assert_eq(page.from_cache, 1);
     cr_assert_not_null(page.body);
     gm_github_page_clear(&page);
-    assert_header(srv_req(s, 3), "If-None-Match", "\"q1\"");
+    stub_assert_header(stub_req(s, 3), "If-None-Match", "\"q1\"");
     gm_github_close(gh);
 
     json_t *e = file_entry(path, s, "/kept");
@@ -894,8 +653,8 @@ Test(github, etag_body_kept_only_when_asked)
     get_ok(gh, "/silent", &page);
     cr_assert_eq(page.status, 200);
     gm_github_page_clear(&page);
-    assert_header(srv_req(s, 4), "If-None-Match", "\"k1\"");
-    assert_header(srv_req(s, 5), "If-None-Match", "\"s1\"");
+    stub_assert_header(stub_req(s, 4), "If-None-Match", "\"k1\"");
+    stub_assert_header(stub_req(s, 5), "If-None-Match", "\"s1\"");
     assert_no_inm(s, 6);
     gm_github_close(gh);
     e = file_entry(path, s, "/settled");
@@ -904,7 +663,7 @@ Test(github, etag_body_kept_only_when_asked)
     json_decref(e);
     unlink(path);
     free(path);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 #define DAY_MS (24 * 3600 * 1000LL)
@@ -913,15 +672,15 @@ Test(github, etag_body_kept_only_when_asked)
  * a 304 counts as a use. */
 Test(github, etag_entries_expire_after_8_days)
 {
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/a", 1, 200, "ETag: \"a1\"\r\n", "[1]"},
         {"GET", "/a", 0, 304, "", ""},
         {"GET", "/b", 1, 200, "ETag: \"b1\"\r\n", "[2]"},
         {"GET", "/b", 0, 200, "ETag: \"b1\"\r\n", "[2]"},
     };
-    srv_t *s = srv_start(r, 4);
+    stub_t *s = stub_start(r, 4, &GH);
     char *path = temp_path();
-    clock_t_ clk = {.now = T0_MS};
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_opts_t o = {.token = TOKEN, .etag_cache = path};
     gm_github_t *gh = open_opts(s, &clk, o);
     gm_github_page_t page;
@@ -954,9 +713,9 @@ Test(github, etag_entries_expire_after_8_days)
     get_ok(gh, "/a", &page);
     cr_assert_eq(page.status, 304);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 5);
+    cr_assert_eq(stub_nreqs(s), 5);
     assert_no_inm(s, 3);
-    assert_header(srv_req(s, 4), "If-None-Match", "\"a1\"");
+    stub_assert_header(stub_req(s, 4), "If-None-Match", "\"a1\"");
     gm_github_close(gh); /* /b was not kept this time */
     cr_assert_null(file_entry(path, s, "/b"));
 
@@ -967,7 +726,7 @@ Test(github, etag_entries_expire_after_8_days)
     cr_assert_null(file_entry(path, s, "/a"));
     unlink(path);
     free(path);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* Kept bodies stay under the cap: undecided ones are dropped first, then
@@ -980,15 +739,15 @@ Test(github, etag_body_cap_holds)
     cr_assert_lt((size_t)n, sizeof(body));
     char big[1600];
     snprintf(big, sizeof(big), "{\"pad\":\"%01500d\"}", 0);
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/p1", 1, 200, "ETag: \"1\"\r\n", body}, {"GET", "/s", 1, 200, "ETag: \"s\"\r\n", body},
         {"GET", "/p2", 1, 200, "ETag: \"2\"\r\n", body}, {"GET", "/q", 1, 200, "ETag: \"q\"\r\n", body},
         {"GET", "/p3", 1, 200, "ETag: \"3\"\r\n", body}, {"GET", "/big", 1, 200, "ETag: \"b\"\r\n", big},
         {"GET", "/p1", 1, 200, "ETag: \"1\"\r\n", body}, {"GET", NULL, 0, 304, "", ""},
     };
-    srv_t *s = srv_start(r, 8);
+    stub_t *s = stub_start(r, 8, &GH);
     char *path = temp_path();
-    clock_t_ clk = {.now = T0_MS};
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_opts_t o = {.token = TOKEN, .etag_cache = path, .etag_cache_bytes = 1000};
     gm_github_t *gh = open_opts(s, &clk, o);
     gm_github_page_t page;
@@ -1041,7 +800,7 @@ Test(github, etag_body_cap_holds)
     cr_assert_eq(page.status, 304);
     cr_assert_not_null(page.body);
     gm_github_page_clear(&page);
-    assert_header(srv_req(s, 6), "If-None-Match", "\"2\"");
+    stub_assert_header(stub_req(s, 6), "If-None-Match", "\"2\"");
     get_ok(gh, "/p1", &page);
     cr_assert_eq(page.status, 200);
     gm_github_page_clear(&page);
@@ -1058,7 +817,7 @@ Test(github, etag_body_cap_holds)
     json_decref(e);
     unlink(path);
     free(path);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* ---- GitHub App --------------------------------------------------------------------------------- */
@@ -1188,26 +947,26 @@ Test(github_app, installation_token_exchange_use_and_refresh)
     snprintf(tok1, sizeof(tok1), "{\"token\":\"ghs_FIRSTtoken111\",\"expires_at\":\"%s\",\"permissions\":{}}", exp_iso);
     gm_time_format_iso8601(T0_MS + 2 * 3600 * 1000LL, exp_iso, sizeof(exp_iso));
     snprintf(tok2, sizeof(tok2), "{\"token\":\"ghs_SECONDtoken22\",\"expires_at\":\"%s\"}", exp_iso);
-    route_t r[] = {
+    stub_route_t r[] = {
         {"POST", "/app/installations/42/access_tokens", 1, 201, "", tok1},
         {"POST", "/app/installations/42/access_tokens", 1, 201, "", tok2},
         {"GET", "/installation/repositories", 0, 200, "", "{\"total_count\":0,\"repositories\":[]}"},
     };
-    srv_t *s = srv_start(r, 3);
-    clock_t_ clk = {.now = T0_MS};
+    stub_t *s = stub_start(r, 3, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
     gm_github_page_t page;
     get_ok(gh, "/installation/repositories", &page);
     cr_assert_eq(page.status, 200);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 2);
+    cr_assert_eq(stub_nreqs(s), 2);
 
-    const req_t *q = srv_req(s, 0);
+    const stub_req_t *q = stub_req(s, 0);
     cr_assert_str_eq(q->method, "POST");
     cr_assert_str_eq(q->path, "/app/installations/42/access_tokens");
-    assert_header(q, "Accept", "application/vnd.github+json");
-    assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
-    char *auth = find_header(q->head, "Authorization");
+    stub_assert_header(q, "Accept", "application/vnd.github+json");
+    stub_assert_header(q, "X-GitHub-Api-Version", "2022-11-28");
+    const char *auth = stub_header(q, "Authorization");
     cr_assert_not_null(auth);
     cr_assert_eq(strncmp(auth, "Bearer ", 7), 0);
     json_t *c = verify_jwt(auth + 7, key);
@@ -1215,28 +974,27 @@ Test(github_app, installation_token_exchange_use_and_refresh)
     cr_assert_eq(json_integer_value(json_object_get(c, "iat")), T0_MS / 1000 - 60);
     cr_assert_eq(json_integer_value(json_object_get(c, "exp")), T0_MS / 1000 + 540);
     json_decref(c);
-    free(auth);
-    assert_header(srv_req(s, 1), "Authorization", "Bearer ghs_FIRSTtoken111");
+    stub_assert_header(stub_req(s, 1), "Authorization", "Bearer ghs_FIRSTtoken111");
 
     /* 50 minutes on: still more than 5 minutes left, no exchange. */
     clk.now += 50 * 60 * 1000LL;
     get_ok(gh, "/installation/repositories", &page);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 3);
-    assert_header(srv_req(s, 2), "Authorization", "Bearer ghs_FIRSTtoken111");
+    cr_assert_eq(stub_nreqs(s), 3);
+    stub_assert_header(stub_req(s, 2), "Authorization", "Bearer ghs_FIRSTtoken111");
 
     /* 56 minutes: within 5 minutes of the hour, refreshed. */
     clk.now += 6 * 60 * 1000LL;
     get_ok(gh, "/installation/repositories", &page);
     gm_github_page_clear(&page);
-    cr_assert_eq(srv_nreqs(s), 5);
-    cr_assert_str_eq(srv_req(s, 3)->method, "POST");
-    assert_header(srv_req(s, 4), "Authorization", "Bearer ghs_SECONDtoken22");
+    cr_assert_eq(stub_nreqs(s), 5);
+    cr_assert_str_eq(stub_req(s, 3)->method, "POST");
+    stub_assert_header(stub_req(s, 4), "Authorization", "Bearer ghs_SECONDtoken22");
     gm_github_stats_t st;
     gm_github_stats(gh, &st);
     cr_assert_eq(st.requests, 5);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
     EVP_PKEY_free(key);
     free(pem);
 }
@@ -1245,10 +1003,10 @@ Test(github_app, exchange_refused_error_has_no_secret)
 {
     EVP_PKEY *key;
     char *pem = rsa_key(&key);
-    route_t r[] = {{"POST", "/app/installations/42/access_tokens", 0, 401, "",
-                    "{\"message\":\"A JSON web token could not be decoded\"}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"POST", "/app/installations/42/access_tokens", 0, 401, "",
+                         "{\"message\":\"A JSON web token could not be decoded\"}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
     gm_github_page_t page;
     char err[512] = "";
@@ -1257,9 +1015,9 @@ Test(github_app, exchange_refused_error_has_no_secret)
     cr_assert(strstr(err, "could not be decoded") != NULL, "%s", err);
     cr_assert_null(strstr(err, "eyJ"), "%s", err); /* no JWT */
     cr_assert_null(strstr(err, "PRIVATE"), "%s", err);
-    cr_assert_eq(srv_nreqs(s), 1); /* a 401 is not retried */
+    cr_assert_eq(stub_nreqs(s), 1); /* a 401 is not retried */
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
     EVP_PKEY_free(key);
     free(pem);
 }
@@ -1278,9 +1036,9 @@ Test(github, open_validates)
 
 Test(github, post_sends_json)
 {
-    route_t r[] = {{"POST", "/app/hook/deliveries/5/attempts", 1, 202, "", "{}"}};
-    srv_t *s = srv_start(r, 1);
-    clock_t_ clk = {.now = T0_MS};
+    stub_route_t r[] = {{"POST", "/app/hook/deliveries/5/attempts", 1, 202, "", "{}"}};
+    stub_t *s = stub_start(r, 1, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_token(s, &clk);
     gm_github_page_t page;
     char err[256] = "";
@@ -1288,12 +1046,12 @@ Test(github, post_sends_json)
                  err);
     cr_assert_eq(page.status, 202);
     gm_github_page_clear(&page);
-    const req_t *q = srv_req(s, 0);
+    const stub_req_t *q = stub_req(s, 0);
     cr_assert_str_eq(q->body, "{\"a\":1}");
-    assert_header(q, "Content-Type", "application/json");
-    assert_header(q, "Authorization", "Bearer " TOKEN);
+    stub_assert_header(q, "Content-Type", "application/json");
+    stub_assert_header(q, "Authorization", "Bearer " TOKEN);
     gm_github_close(gh);
-    srv_stop(s);
+    stub_stop(s);
 }
 
 /* The App's own endpoints (/app/hook/deliveries and their redelivery) take
@@ -1303,12 +1061,12 @@ Test(github_app, app_endpoints_use_the_jwt)
 {
     EVP_PKEY *key;
     char *pem = rsa_key(&key);
-    route_t r[] = {
+    stub_route_t r[] = {
         {"GET", "/app/hook/deliveries?per_page=100", 1, 200, "", "[]"},
         {"POST", "/app/hook/deliveries/7/attempts", 1, 202, "", "{}"},
     };
-    srv_t *s = srv_start(r, 2);
-    clock_t_ clk = {.now = T0_MS};
+    stub_t *s = stub_start(r, 2, &GH);
+    stub_clock_t clk = {.now = T0_MS};
     gm_github_t *gh = open_opts(s, &clk, (gm_github_opts_t){.app_id = 777, .app_key_pem = pem, .installation_id = 42});
     cr_assert(gm_github_is_app(gh));
     gm_github_page_t page;
@@ -1323,15 +1081,14 @@ Test(github_app, app_endpoints_use_the_jwt)
     cr_assert_eq(page.status, 202);
     gm_github_page_clear(&page);
     /* No installation token was fetched: two requests, each with a JWT. */
-    cr_assert_eq(srv_nreqs(s), 2);
+    cr_assert_eq(stub_nreqs(s), 2);
     for (size_t i = 0; i < 2; i++) {
-        char *auth = find_header(srv_req(s, i)->head, "Authorization");
+        const char *auth = stub_header(stub_req(s, i), "Authorization");
         cr_assert_not_null(auth);
         cr_assert_eq(strncmp(auth, "Bearer ", 7), 0);
         json_t *c = verify_jwt(auth + 7, key);
         cr_assert_eq(json_integer_value(json_object_get(c, "iss")), 777);
         json_decref(c);
-        free(auth);
     }
     gm_github_close(gh);
 
@@ -1341,9 +1098,9 @@ Test(github_app, app_endpoints_use_the_jwt)
     cr_assert(strstr(err, "App credentials") != NULL, "%s", err);
     cr_assert_null(strstr(err, TOKEN));
     cr_assert_eq(gm_github_post_as_app(tok, "/app/hook/deliveries/7/attempts", "{}", &page, err, sizeof(err)), -1);
-    cr_assert_eq(srv_nreqs(s), 2);
+    cr_assert_eq(stub_nreqs(s), 2);
     gm_github_close(tok);
-    srv_stop(s);
+    stub_stop(s);
     EVP_PKEY_free(key);
     free(pem);
 }
